@@ -1,0 +1,3 @@
+from tisa.cli.app import main
+
+main()

@@ -1,0 +1,22 @@
+"""The ``tisa`` command: a thin layer over the services.
+
+Every command turns a ``TisaError`` into its diagnostics on stderr and exit
+code 2 (bad input) or 1 (a check that failed); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tisa",
+    help="Share intelligence under agreements: routes, relays with consent, signed delivery, "
+    "witnessed logs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def main() -> None:
+    app()

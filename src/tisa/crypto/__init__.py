@@ -1,0 +1,1 @@
+"""Signing, envelopes and sealing: a thin layer over ``cryptography``."""
