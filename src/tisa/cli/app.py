@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import typer
 
+from tisa.cli.node_commands import node_app
+from tisa.cli.serve_command import serve
+from tisa.cli.user_commands import user_app
+
 app = typer.Typer(
     name="tisa",
     help="Share intelligence under agreements: routes, relays with consent, signed delivery, "
@@ -16,6 +20,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+app.add_typer(node_app, name="node")
+app.add_typer(user_app, name="user")
+app.command("serve")(serve)
 
 
 def main() -> None:
