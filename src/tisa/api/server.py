@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -66,4 +67,11 @@ def serve(settings: NodeSettings, serve_settings: ServeSettings) -> None:
         timeout_graceful_shutdown=30,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    stopped: list[int] = []
+    # uvicorn re-raises the stop signal after its graceful shutdown; with this handler
+    # in place that ends here, and the command exits 0 ("stopped cleanly").
+    previous = signal.signal(signal.SIGTERM, lambda sig, _frame: stopped.append(sig))
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
