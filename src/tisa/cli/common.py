@@ -17,8 +17,11 @@ from tisa.errors import InvalidInput, TisaError
 EXIT_DISCREPANCY = 1
 EXIT_BAD_INPUT = 2
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+#: soft wrap: a message line stays one line, whatever the terminal width
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+#: for boxed text (panels) that must wrap inside its box
+boxed = Console(highlight=False)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

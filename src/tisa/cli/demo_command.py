@@ -13,7 +13,7 @@ from rich.rule import Rule
 
 from tisa.agreements.lifecycle import ordered_events
 from tisa.agreements.what_if import without_events_from
-from tisa.cli.common import fail, reported_errors, stdout
+from tisa.cli.common import boxed, fail, reported_errors, stdout
 from tisa.cli.route_command import print_decision
 from tisa.config import load_network
 from tisa.model.network import Network
@@ -142,7 +142,7 @@ def demo(
             fail(f"{file}: the demo needs parties KOR, JPN, USA and agreement {GSOMIA}")
         real = Router(network)
         what_if = Router(without_events_from(network, GSOMIA, SUSPENSION_DAY))
-    stdout.print(Panel(INTRO, title=f"tisa demo — {network.name}", expand=False))
+    boxed.print(Panel(INTRO, title=f"tisa demo — {network.name}", expand=False))
     _print_agreements(network)
     for number, scene in enumerate(SCENES, start=1):
         world = "[magenta]what if[/] " if scene.what_if else ""
