@@ -91,7 +91,7 @@ def requests(draw: st.DrawFn) -> RouteRequest:
     rel_to = draw(st.one_of(st.none(), st.lists(st.sampled_from(CODES), max_size=3)))
     return RouteRequest(
         originator=originator, recipient=recipient,
-        level=draw(st.sampled_from(list(REFERENCE_LEVELS[1:]) + [f"{originator.lower()}-s"])),
+        level=draw(st.sampled_from([*list(REFERENCE_LEVELS[1:]), f"{originator.lower()}-s"])),
         topics=tuple(draw(st.lists(st.sampled_from(TOPICS), min_size=1, max_size=2,
                                    unique=True))),
         on=EPOCH + timedelta(days=draw(st.integers(0, 4000))), holder=holder,
