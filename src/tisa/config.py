@@ -1,6 +1,7 @@
 """Configuration: the only module that reads files and the environment.
 
-A node home is a directory::
+Network and policy files are read here (``load_network``, ``load_policy_files``), and so
+is a node home, a directory::
 
     DIR/node.toml         party, database, limits
     DIR/network.toml      the network file the node runs under (a copy)
@@ -22,13 +23,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tisa.agreements.network_file import parse_network
 from tisa.crypto.keys import (
     format_public_key,
     generate_signing_key,
     load_private_key,
     save_private_key,
 )
-from tisa.errors import ConfigError, InvalidInput
+from tisa.errors import ConfigError, InvalidInput, NetworkFileError, Problem
+from tisa.model.network import Network
+from tisa.policy.release_policy import PolicyFile
+
+
+def read_text_file(path: Path, *, what: str) -> str:
+    """Read a UTF-8 text file, turning OS and encoding errors into a clear ``InvalidInput``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: is a directory, expected a {what}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def load_network(path: Path) -> Network:
+    """Read and validate a network file; ``NetworkFileError`` lists every problem."""
+    try:
+        text = read_text_file(path, what="network file")
+    except InvalidInput as exc:
+        raise NetworkFileError(
+            str(path), [Problem(where="file", field="path", message=str(exc))]
+        ) from None
+    return parse_network(text, source=str(path))
+
+
+def load_policy_files(paths: list[Path]) -> list[PolicyFile]:
+    """Read a node's extra Cedar policy files (checked when the policy is built)."""
+    return [PolicyFile(name=str(p), text=read_text_file(p, what="policy file")) for p in paths]
+
+
+# -- node home ------------------------------------------------------------------
 
 NODE_FILE = "node.toml"
 NETWORK_FILE = "network.toml"
@@ -144,16 +181,6 @@ def tls_settings(cert: Path | None, key: Path | None) -> TlsSettings | None:
         if not path.is_file():
             raise InvalidInput(f"{path}: TLS file not found")
     return TlsSettings(cert=cert, key=key)
-
-
-def read_network_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the network file ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: not valid TOML ({exc})") from exc
 
 
 def is_ci() -> bool:

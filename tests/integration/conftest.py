@@ -20,7 +20,7 @@ from stix2validator import ValidationOptions, validate_instance
 
 from tisa.config import init_node_home, load_node_settings
 from tisa.crypto.passwords import hash_password
-from tisa.model.item_marking import REFERENCE_LEVELS
+from tisa.model.levels import REFERENCE_LEVELS
 from tisa.store.ports import UserRecord
 from tisa.store.sql import SqlStore
 

@@ -28,7 +28,6 @@ from tisa.api.timestamps import parse_timestamp
 from tisa.errors import Denied, InvalidInput, NotFound
 from tisa.model.item_marking import (
     ACS_MARKING_EXTENSION,
-    REFERENCE_LEVELS,
     TISA_EXTENSION_DEFINITION,
     TISA_MARKING_EXTENSION,
     ItemMarking,
@@ -36,6 +35,7 @@ from tisa.model.item_marking import (
     item_marking,
     require_originator,
 )
+from tisa.model.levels import REFERENCE_LEVELS
 from tisa.store.ports import (
     CollectionRecord,
     NewObject,
@@ -335,7 +335,9 @@ class TaxiiNode:
                     message="not shared: " + "; ".join(decision.reasons),
                 )
                 continue
-            draft = OutboxDraft(recipient=recipient, route=decision.to_json())
+            draft = OutboxDraft(
+                recipient=recipient, route=json.dumps(decision.to_json(), ensure_ascii=False)
+            )
             message = (
                 f"{decision.decision} route {' -> '.join(decision.path)} under "
                 f"{', '.join(decision.agreements)}; awaiting delivery"

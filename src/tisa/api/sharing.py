@@ -1,88 +1,81 @@
 """The node's view of its network, and the one call into the route engine.
 
-``decide_share`` is the seam between the TAXII service and the foundation's ``Router``.
+``decide_share`` is the seam between the TAXII service and the foundation's ``Router``:
+an item this node originated, marked with an ``ItemMarking``, to one recipient, today.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from tisa.config import read_network_toml
-from tisa.errors import ConfigError
+from tisa.config import load_network
+from tisa.errors import ConfigError, InvalidInput
 from tisa.model.item_marking import ItemMarking
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShareDecision:
-    decision: str  # "direct" | "relay" | "deny"
-    path: tuple[str, ...]
-    agreements: tuple[str, ...]
-    consent_from: tuple[str, ...]
-    marking: Mapping[str, str] | None
-    reasons: tuple[str, ...]
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "decision": self.decision,
-                "path": list(self.path),
-                "agreements": list(self.agreements),
-                "consent_from": list(self.consent_from),
-                "marking": None if self.marking is None else dict(self.marking),
-                "reasons": list(self.reasons),
-            },
-            ensure_ascii=False,
-        )
+from tisa.model.network import Network
+from tisa.model.route import RouteDecision, RouteKind, RouteRequest
+from tisa.policy.router import Router
 
 
 @dataclass(frozen=True, kw_only=True)
 class NodeNetwork:
-    """This node's party and what it needs to know about the others."""
+    """This node's party in its network, with the router that decides its shares."""
 
     party: str
-    parties: tuple[str, ...]
-    #: party code -> native level name -> reference level name
-    native_levels: Mapping[str, Mapping[str, str]]
+    network: Network
+    router: Router = field(compare=False, repr=False)
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        return tuple(sorted(self.network.parties))
 
     @property
     def peers(self) -> tuple[str, ...]:
         return tuple(p for p in self.parties if p != self.party)
 
+    @property
+    def native_levels(self) -> dict[str, str]:
+        """This node's party's native level names -> reference names."""
+        party = self.network.party(self.party)
+        return {} if party is None else {n: r for r, n in party.levels.items()}
+
     def resolve_level(self, name: str, originator: str) -> str | None:
-        return self.native_levels.get(originator, {}).get(name)
+        party = self.network.party(originator)
+        return None if party is None else party.reference_level(name)
 
 
 def load_node_network(path: Path, party: str) -> NodeNetwork:
-    data = read_network_toml(path)
-    parties = data.get("parties")
-    if not isinstance(parties, dict) or not parties:
-        raise ConfigError(f"{path}: parties: no parties defined")
-    native: dict[str, dict[str, str]] = {}
-    for code, spec in parties.items():
-        levels: Any = spec.get("levels", {}) if isinstance(spec, dict) else {}
-        native[code] = {str(n): str(ref) for ref, n in levels.items()}
-    if party not in parties:
+    network = load_network(path)
+    if network.party(party) is None:
         raise ConfigError(
             f"{path}: this node's party {party} is not in the network "
-            f"(parties: {', '.join(sorted(parties))})"
+            f"(parties: {', '.join(sorted(network.parties))})"
         )
-    return NodeNetwork(party=party, parties=tuple(sorted(parties)), native_levels=native)
+    return NodeNetwork(party=party, network=network, router=Router(network))
 
 
 def decide_share(
     network: NodeNetwork, marking: ItemMarking, recipient: str, on: date
-) -> ShareDecision:
-    """May this node send an item it originated to ``recipient`` today, and how?"""
-    return ShareDecision(
-        decision="deny",
-        path=(),
-        agreements=(),
-        consent_from=(),
-        marking=None,
-        reasons=("the route engine is not available in this build; nothing is shared",),
+) -> RouteDecision:
+    """May this node send an item it originated to ``recipient`` on ``on``, and how?
+    A question the router cannot even ask (unknown party, no topics) is a deny."""
+    request = RouteRequest(
+        originator=marking.originator,
+        recipient=recipient,
+        level=marking.level,
+        topics=tuple(sorted(marking.topics)),
+        on=on,
+        rel_to=None if marking.releasable_to is None else tuple(sorted(marking.releasable_to)),
     )
+    try:
+        return network.router.decide(request)
+    except InvalidInput as exc:
+        return RouteDecision(
+            decision=RouteKind.DENY,
+            path=(),
+            agreements=(),
+            consent_from=(),
+            marking=None,
+            reasons=(exc.diagnostics(),),
+        )

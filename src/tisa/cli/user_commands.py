@@ -13,7 +13,7 @@ from tisa.cli.errors import reports_errors
 from tisa.config import load_node_settings
 from tisa.crypto.passwords import hash_password
 from tisa.errors import InvalidInput
-from tisa.model.item_marking import REFERENCE_LEVELS
+from tisa.model.levels import REFERENCE_LEVELS
 from tisa.store.ports import UserRecord
 from tisa.store.sql import SqlStore
 
@@ -50,7 +50,7 @@ def add(
         clearance, settings.party
     )
     if level is None:
-        natives = ", ".join(sorted(network.native_levels.get(settings.party, {})))
+        natives = ", ".join(sorted(network.native_levels))
         raise InvalidInput(
             f"--clearance {clearance!r}: unknown level; use one of "
             f"{', '.join(REFERENCE_LEVELS)}" + (f" or {natives}" if natives else "")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tisa.errors import Denied
+from tisa.model.levels import REFERENCE_LEVELS
 
 TISA_MARKING_EXTENSION: Final = "extension-definition--e85c7fa0-c18a-46d5-ac9f-9d19977f175f"
 ACS_MARKING_EXTENSION: Final = "extension-definition--3a65884d-005a-4290-8335-cb2d778a83ce"
@@ -50,9 +51,6 @@ TISA_EXTENSION_DEFINITION: Final[Mapping[str, Any]] = {
     "version": "1.0.0",
     "extension_types": ["property-extension"],
 }
-
-#: The reference scale, lowest first (mirrors ``tisa.model.levels``).
-REFERENCE_LEVELS: Final = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
 
 #: ``resolve(level_name, originator) -> reference level name or None``
 LevelResolver = Callable[[str, str], "str | None"]
