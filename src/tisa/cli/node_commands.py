@@ -9,7 +9,7 @@ import typer
 
 from tisa.api.sharing import load_node_network
 from tisa.cli.errors import reports_errors
-from tisa.config import init_node_home, load_node_settings, node_public_key
+from tisa.config import DATABASE_FILE, init_node_home, load_node_settings, node_public_key
 from tisa.errors import InvalidInput
 from tisa.store.sql import SqlStore
 
@@ -30,6 +30,9 @@ def init(
     public_key = init_node_home(home, party=party, network_file=network)
     settings = load_node_settings(home)
     SqlStore.open(settings.database_url).close()
+    database = settings.home / DATABASE_FILE
+    if database.exists():
+        database.chmod(0o600)  # WAL and shared-memory files inherit this mode
     typer.echo(f"party: {party}")
     typer.echo(f"public key: {public_key}")
 
