@@ -43,6 +43,7 @@ class Authenticator:
         self._key = hashlib.sha256(b"tisa credential cache\x00" + secret).digest()
         self._cache: dict[bytes, tuple[float, UserRecord]] = {}
         self._lock = threading.Lock()
+        self._kdf_lock = threading.Lock()
 
     def authenticate(self, name: str, password: str) -> UserRecord | None:
         """The user, or ``None`` for an unknown name or a wrong password (not told apart)."""
@@ -54,6 +55,16 @@ class Authenticator:
             hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        # One KDF at a time: each takes 64 MiB, and a burst of new connections must not
+        # multiply that (or the CPU time). Whoever waited finds the first one's result.
+        with self._kdf_lock:
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            return self._verify(key, name, password, now)
+
+    def _verify(self, key: bytes, name: str, password: str, now: float) -> UserRecord | None:
         user = self._users.user(name)
         if user is None:
             # Spend comparable time so a caller cannot tell names that exist.
