@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from tisa.errors import InvalidInput
 
@@ -15,6 +16,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_timestamp(text: str, *, what: str = "timestamp") -> int:
     """``2026-01-02T03:04:05.123456Z`` -> µs. Digits past the microsecond are dropped."""
+    if isinstance(text, str):
+        known = _parsed(text)
+        if known is not None:
+            return known
+    return _parse(text, what)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> int | None:
+    try:
+        return _parse(text, "timestamp")
+    except InvalidInput:
+        return None
+
+
+def _parse(text: str, what: str) -> int:
     match = _TIMESTAMP.match(text) if isinstance(text, str) else None
     if match is None:
         raise InvalidInput(

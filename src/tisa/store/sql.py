@@ -252,16 +252,8 @@ class SqlStore:
                 )
 
             if rows:
-                pks = conn.execute(
-                    insert(o).returning(o.c.pk, sort_by_parameter_order=True), rows
-                ).scalars().all()
-                topic_rows = [
-                    {"object_pk": pk, "topic": topic}
-                    for pk, (_, part) in zip(pks, row_parts, strict=True)
-                    for topic in sorted(part.topics)
-                ]
-                if topic_rows:
-                    conn.execute(insert(t.object_topics), topic_rows)
+                conn.execute(insert(o), rows)  # executemany: no RETURNING on the hot path
+                self._insert_topics(conn, collection_id, [p for _, p in row_parts if p.topics])
             for flag, pks_to_clear in (("is_first", clear_first), ("is_last", clear_last)):
                 for chunk in _chunks(sorted(pks_to_clear)):
                     conn.execute(update(o).where(o.c.pk.in_(chunk)).values({flag: False}))
@@ -322,6 +314,29 @@ class SqlStore:
             owner=owner,
             request_timestamp_us=request_us,
             entries=tuple(entries),
+        )
+
+    def _insert_topics(
+        self, conn: Connection, collection_id: str, parts: Sequence[NewObject]
+    ) -> None:
+        if not parts:
+            return
+        o = t.objects
+        pks: dict[tuple[str, int], int] = {}
+        for chunk in _chunks(sorted({p.object_id for p in parts})):
+            for object_id, version_us, pk in conn.execute(
+                select(o.c.object_id, o.c.version_us, o.c.pk).where(
+                    o.c.collection_id == collection_id, o.c.object_id.in_(chunk)
+                )
+            ):
+                pks[(object_id, int(version_us))] = int(pk)
+        conn.execute(
+            insert(t.object_topics),
+            [
+                {"object_pk": pks[(p.object_id, p.version_us)], "topic": topic}
+                for p in parts
+                for topic in sorted(p.topics)
+            ],
         )
 
     def _duplicate_states(
