@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -140,6 +141,34 @@ def assert_valid_stix(objects: list[dict[str, Any]]) -> None:
 def taxii_json(response: httpx.Response) -> Any:
     assert response.headers["content-type"] == TAXII
     return json.loads(response.content)
+
+
+class AsgiClient:
+    """A synchronous face on ``httpx.AsyncClient`` over ``httpx.ASGITransport``: the app
+    runs in-process, each request on its own event loop."""
+
+    def __init__(self, app: Any, base_url: str = "http://node.test") -> None:
+        self.app = app
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
+                response = await c.request(method, url, **kw)
+                await response.aread()
+                return response
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
 
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TAXII, USERS, auth, taxii_json
-from starlette.testclient import TestClient
+from conftest import TAXII, USERS, AsgiClient, auth, taxii_json
 from stix_samples import acs_marking, envelope, indicator, tisa_marking
 
 from tisa.api.app import TaxiiApp
@@ -41,18 +40,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
 
 
 @pytest.fixture
-def on(store: SqlStore) -> Callable[[date], tuple[TestClient, TaxiiNode]]:
-    def build(day: date) -> tuple[TestClient, TaxiiNode]:
+def on(store: SqlStore) -> Callable[[date], tuple[AsgiClient, TaxiiNode]]:
+    def build(day: date) -> tuple[AsgiClient, TaxiiNode]:
         node = TaxiiNode(party="KOR", network=load_node_network(SCENARIO, "KOR"), store=store,
                          secret=SECRET, today=lambda: day)
         node.start()
         app = TaxiiApp(node=node, authenticator=Authenticator(store, SECRET), title="KOR",
                        max_content_length=1 << 20).app()
-        return TestClient(app), node
+        return AsgiClient(app), node
     return build
 
 
-def post(client: TestClient, node: TaxiiNode, to: str, *objects: dict[str, Any],
+def post(client: AsgiClient, node: TaxiiNode, to: str, *objects: dict[str, Any],
          user: str = "analyst") -> dict[str, Any]:
     r = client.post(f"/api/collections/{node.by_title(to).id}/objects/",
                     content=json.dumps(envelope(*objects)), auth=auth(user),

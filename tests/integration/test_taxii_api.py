@@ -1,4 +1,4 @@
-"""The TAXII API in-process (starlette's TestClient over httpx): rules and error paths."""
+"""The TAXII API in-process (httpx over ASGITransport): rules and error paths."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TAXII, assert_valid_stix, auth, make_home, taxii_json
-from starlette.testclient import TestClient
+from conftest import TAXII, AsgiClient, assert_valid_stix, auth, make_home, taxii_json
 from stix_samples import acs_marking, envelope, indicator, tisa_marking
 
 from tisa.api.app import TaxiiApp
@@ -25,7 +24,7 @@ POST_H = {"Accept": TAXII, "Content-Type": TAXII}
 
 
 class Node:
-    def __init__(self, client: TestClient, node: TaxiiNode, store: SqlStore) -> None:
+    def __init__(self, client: AsgiClient, node: TaxiiNode, store: SqlStore) -> None:
         self.client = client
         self.node = node
         self.store = store
@@ -59,8 +58,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     taxii_node, store = build_node(settings)
     app = TaxiiApp(node=taxii_node, authenticator=Authenticator(store, settings.secret),
                    title="t", max_content_length=64 * 1024).app()
-    with TestClient(app, base_url="http://node.test") as client:
-        yield Node(client, taxii_node, store)
+    yield Node(AsgiClient(app, base_url="http://node.test"), taxii_node, store)
     store.close()
 
 
