@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Table,
     and_,
     create_engine,
     delete,
@@ -160,12 +161,15 @@ class SqlStore:
             new_ids = sorted({p.object_id for p in parts if isinstance(p, NewObject)})
             known: dict[str, dict[int, tuple[int, str]]] = {}  # id -> version_us -> (pk, digest)
             for chunk in _chunks(new_ids):
+                # By id alone, so the planner has one index to use whatever its statistics
+                # say; the few rows of other collections are dropped here.
                 for row in conn.execute(
-                    select(o.c.object_id, o.c.version_us, o.c.pk, o.c.digest).where(
-                        o.c.collection_id == collection_id, o.c.object_id.in_(chunk)
-                    )
+                    select(
+                        o.c.object_id, o.c.version_us, o.c.pk, o.c.digest, o.c.collection_id
+                    ).where(o.c.object_id.in_(chunk))
                 ):
-                    known.setdefault(row[0], {})[int(row[1])] = (int(row[2]), row[3])
+                    if row[4] == collection_id:
+                        known.setdefault(row[0], {})[int(row[1])] = (int(row[2]), row[3])
 
             rows: list[dict[str, Any]] = []
             row_parts: list[tuple[int, NewObject]] = []
@@ -252,7 +256,7 @@ class SqlStore:
                 )
 
             if rows:
-                conn.execute(insert(o), rows)  # executemany: no RETURNING on the hot path
+                self._insert_many(conn, o, rows)
                 self._insert_topics(conn, collection_id, [p for _, p in row_parts if p.topics])
             for flag, pks_to_clear in (("is_first", clear_first), ("is_last", clear_last)):
                 for chunk in _chunks(sorted(pks_to_clear)):
@@ -270,8 +274,9 @@ class SqlStore:
                 )
             )
             if entries:
-                conn.execute(
-                    insert(t.status_entries),
+                self._insert_many(
+                    conn,
+                    t.status_entries,
                     [
                         {
                             "status_id": status_id,
@@ -316,6 +321,22 @@ class SqlStore:
             entries=tuple(entries),
         )
 
+    def _insert_many(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert rows in one go: ``COPY`` on PostgreSQL (psycopg's executemany is a
+        statement per row), executemany on SQLite (in-process)."""
+        if not rows:
+            return
+        if not self.is_postgresql:
+            conn.execute(insert(table), rows)
+            return
+        columns = list(rows[0])
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"  # our own names
+        ) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+
     def _insert_topics(
         self, conn: Connection, collection_id: str, parts: Sequence[NewObject]
     ) -> None:
@@ -330,8 +351,9 @@ class SqlStore:
                 )
             ):
                 pks[(object_id, int(version_us))] = int(pk)
-        conn.execute(
-            insert(t.object_topics),
+        self._insert_many(
+            conn,
+            t.object_topics,
             [
                 {"object_pk": pks[(p.object_id, p.version_us)], "topic": topic}
                 for p in parts

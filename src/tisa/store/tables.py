@@ -51,7 +51,9 @@ objects = Table(
     Column("level_rank", SmallInteger, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("body", Text, nullable=False),
-    UniqueConstraint("collection_id", "object_id", "version_us", name="uq_objects_version"),
+    # Leads with object_id: lookups by id (re-posts, versions, markings) are selective
+    # whatever the planner's statistics say about collection_id.
+    UniqueConstraint("object_id", "collection_id", "version_us", name="uq_objects_version"),
     Index("ix_objects_page", "collection_id", "date_added_us", "seq"),
 )
 

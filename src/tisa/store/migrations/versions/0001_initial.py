@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("level_rank", sa.SmallInteger, nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("body", sa.Text, nullable=False),
-        sa.UniqueConstraint("collection_id", "object_id", "version_us",
+        sa.UniqueConstraint("object_id", "collection_id", "version_us",
                             name="uq_objects_version"),
     )
     op.create_index("ix_objects_page", "objects", ["collection_id", "date_added_us", "seq"])
