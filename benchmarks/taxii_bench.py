@@ -320,8 +320,18 @@ def main() -> None:
     rows = bench_tisa("SQLite", [int(s) for s in args.sizes.split(",")], args.ingest,
                       args.clients, None)
     if args.postgres_url:
-        rows += bench_tisa("PostgreSQL", [int(s) for s in args.postgres_sizes.split(",")],
-                           args.ingest, args.clients, args.postgres_url)
+        import psycopg
+
+        name = f"tisa_bench_{uuid.uuid4().hex[:8]}"  # a fresh database for each run
+        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            rows += bench_tisa("PostgreSQL", [int(s) for s in args.postgres_sizes.split(",")],
+                               args.ingest, args.clients,
+                               args.postgres_url.rsplit("/", 1)[0] + "/" + name)
+        finally:
+            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if args.medallion_python:
         rows += bench_medallion(args.medallion_python,
                                 [int(s) for s in args.medallion_sizes.split(",")])
