@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Set
+from typing import TypeAlias
 
 from tisa.errors import InvalidInput
 
@@ -84,3 +85,50 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+# -- JSON values that have one canonical text --------------------------------
+
+JsonValue: TypeAlias = "str | int | bool | list[JsonValue] | dict[str, JsonValue]"
+
+#: I-JSON (RFC 7493): integers beyond 2**53 - 1 do not survive every parser.
+MAX_SAFE_INTEGER = 2**53 - 1
+_MAX_DEPTH = 64
+
+
+def check_json_value(value: object, where: str, depth: int = 0) -> JsonValue:
+    """``value`` if it is strings, safe integers, booleans, lists and objects
+    only: no floats (no single canonical text), no nulls."""
+    if depth > _MAX_DEPTH:
+        raise InvalidInput(f"{where}: nested deeper than {_MAX_DEPTH}")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise InvalidInput(f"{where}: integer {value} is beyond 2**53 - 1")
+        return value
+    if isinstance(value, str):
+        _check_text(value, where)
+        return value
+    if isinstance(value, list):
+        return [check_json_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        result: dict[str, JsonValue] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(f"{where}: object key {k!r} is not a string")
+            _check_text(k, where)
+            result[k] = check_json_value(v, f"{where}.{k}", depth + 1)
+        return result
+    if isinstance(value, float):
+        raise InvalidInput(f"{where}: floats are not allowed (got {value!r})")
+    if value is None:
+        raise InvalidInput(f"{where}: null is not allowed; leave the field out")
+    raise InvalidInput(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from "\ud800"
+        raise InvalidInput(f"{where}: string is not valid Unicode") from exc
