@@ -21,14 +21,14 @@ from tisa.errors import InvalidInput, VerificationError
 
 __all__ = ["Verified", "sign_statement", "verify_statement"]
 
-S = TypeVar("S", bound=Statement)
+_S = TypeVar("_S", bound=Statement)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Verified(Generic[S]):
+class Verified(Generic[_S]):
     """A statement that verified, with the exact bytes its signature covers."""
 
-    statement: S
+    statement: _S
     payload: bytes
     signer: str
     envelope_sha256: str
@@ -40,8 +40,8 @@ def sign_statement(statement: Statement, key: Ed25519PrivateKey) -> Envelope:
 
 
 def verify_statement(
-    envelope: Envelope, trusted_keys: Mapping[str, Ed25519PublicKey], kind: type[S]
-) -> Verified[S]:
+    envelope: Envelope, trusted_keys: Mapping[str, Ed25519PublicKey], kind: type[_S]
+) -> Verified[_S]:
     """Verify ``envelope`` as a ``kind`` statement signed by its own signer.
 
     ``trusted_keys`` maps party codes to their Ed25519 keys (the network file).
