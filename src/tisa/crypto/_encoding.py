@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Set
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from tisa.errors import InvalidInput
 
@@ -30,9 +30,13 @@ def load_json(data: bytes | str, where: str) -> object:
 
 def canonical_json(value: object) -> bytes:
     """Sorted keys, compact separators, UTF-8 (no ``\\u`` escapes for non-ASCII)."""
-    return json.dumps(
+    text = json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, as from "\ud800"
+        raise InvalidInput("a string is not valid Unicode (lone surrogate)") from exc
 
 
 def fields_of(
@@ -96,9 +100,41 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _MAX_DEPTH = 64
 
 
-def check_json_value(value: object, where: str, depth: int = 0) -> JsonValue:
+def check_json_value(value: object, where: str) -> JsonValue:
     """``value`` if it is strings, safe integers, booleans, lists and objects
-    only: no floats (no single canonical text), no nulls."""
+    only: no floats (no single canonical text), no nulls. (Lone surrogates are
+    caught when the value is encoded, by ``canonical_json``.)"""
+    if _is_plain(value):
+        return cast(JsonValue, value)
+    return _diagnose(value, where, 0)  # the slow walk names the offending place
+
+
+def _is_plain(value: object) -> bool:
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool:
+            continue
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= cast(int, item) <= MAX_SAFE_INTEGER:
+                continue
+            return False
+        if depth >= _MAX_DEPTH:
+            return False
+        if kind is list:
+            stack.extend((v, depth + 1) for v in cast(list[object], item))
+        elif kind is dict:
+            for k, v in cast(dict[object, object], item).items():
+                if type(k) is not str:
+                    return False
+                stack.append((v, depth + 1))
+        else:
+            return False
+    return True
+
+
+def _diagnose(value: object, where: str, depth: int) -> JsonValue:
     if depth > _MAX_DEPTH:
         raise InvalidInput(f"{where}: nested deeper than {_MAX_DEPTH}")
     if isinstance(value, bool):
@@ -111,14 +147,14 @@ def check_json_value(value: object, where: str, depth: int = 0) -> JsonValue:
         _check_text(value, where)
         return value
     if isinstance(value, list):
-        return [check_json_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return [_diagnose(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         result: dict[str, JsonValue] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidInput(f"{where}: object key {k!r} is not a string")
             _check_text(k, where)
-            result[k] = check_json_value(v, f"{where}.{k}", depth + 1)
+            result[k] = _diagnose(v, f"{where}.{k}", depth + 1)
         return result
     if isinstance(value, float):
         raise InvalidInput(f"{where}: floats are not allowed (got {value!r})")

@@ -174,7 +174,7 @@ class ItemStatement(Statement):
 
     @classmethod
     def _from_fields(cls, f: Fields) -> ItemStatement:
-        content = f.value("content") if "content" in f.obj else None
+        content = f.obj.get("content")  # checked in full by the constructor
         if content is not None and not isinstance(content, dict):
             raise fail(f.where, "content must be a JSON object (a STIX bundle or object)")
         return cls(

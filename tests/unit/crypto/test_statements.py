@@ -290,3 +290,15 @@ def test_all_is_complete(module: Any) -> None:
     }
     assert mine <= set(module.__all__)
     assert all(hasattr(module, n) for n in module.__all__)
+
+
+def test_lone_surrogates_and_deep_nesting_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        item(content={**BUNDLE, "name": "\ud800"})
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        ItemStatement.from_bytes(item().to_bytes().replace(b'"name":', b'"name\\ud800":'))
+    deep: Any = "x"
+    for _ in range(80):
+        deep = [deep]
+    with pytest.raises(InvalidInput, match="nested deeper"):
+        item(content={**BUNDLE, "deep": deep})
