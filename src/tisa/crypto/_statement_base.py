@@ -146,7 +146,10 @@ def check_level(value: str, where: str) -> None:
 def check_text(value: str, where: str, *, empty: bool = False) -> None:
     if not isinstance(value, str) or (not value and not empty):
         raise fail(where, "must be a non-empty string" if not empty else "must be a string")
-    check_json_value(value, where)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise fail(where, "string is not valid Unicode") from None
 
 
 def check_hex(value: str, where: str, length: int) -> None:

@@ -227,8 +227,8 @@ def new_item_statement(
         content_sha256=sha256_hex(body),
         rel_to=rel_to,
         consent_to=consent_to,
-        content=None if seal_to else content,
-        sealed=_PLACEHOLDER if seal_to else None,
+        content=None if seal_to is not None else content,
+        sealed=_PLACEHOLDER if seal_to is not None else None,
     )
     if seal_to is None:
         return statement

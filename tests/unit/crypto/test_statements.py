@@ -302,3 +302,8 @@ def test_lone_surrogates_and_deep_nesting_are_refused() -> None:
         deep = [deep]
     with pytest.raises(InvalidInput, match="nested deeper"):
         item(content={**BUNDLE, "deep": deep})
+
+
+def test_text_fields_refuse_lone_surrogates() -> None:
+    with pytest.raises(InvalidInput, match="reason: string is not valid Unicode"):
+        consent(decision="deny", reason="\udc80")
