@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import pytest
@@ -251,3 +252,39 @@ def test_all_is_complete() -> None:
         n for n in public if getattr(getattr(dsse, n), "__module__", None) == dsse.__name__
     }
     assert defined_here <= set(dsse.__all__)
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_parse_envelope_on_garbage_raises_only_invalid_input(data: bytes) -> None:
+    with contextlib.suppress(InvalidInput):
+        parse_envelope(data)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200)
+@given(
+    obj=st.fixed_dictionaries(
+        {},
+        optional={
+            "payload": json_like | st.just("eA=="),
+            "payloadType": json_like | st.just(ITEM_TYPE),
+            "signatures": json_like | st.just([{"keyid": "KOR", "sig": "eA=="}]),
+        },
+    )
+)
+def test_parse_envelope_on_odd_json_raises_only_invalid_input(obj: dict[str, object]) -> None:
+    try:
+        envelope = parse_envelope(json.dumps(obj))
+    except InvalidInput:
+        return
+    with pytest.raises(VerificationError):
+        verify_envelope(envelope, TRUSTED, payload_type=ITEM_TYPE)

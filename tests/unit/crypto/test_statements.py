@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -307,3 +308,25 @@ def test_lone_surrogates_and_deep_nesting_are_refused() -> None:
 def test_text_fields_refuse_lone_surrogates() -> None:
     with pytest.raises(InvalidInput, match="reason: string is not valid Unicode"):
         consent(decision="deny", reason="\udc80")
+
+
+odd_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150)
+@given(
+    kind=st.sampled_from([ItemStatement, ConsentStatement, RelayStatement, ReceiptStatement]),
+    data=st.data(),
+)
+def test_from_bytes_on_odd_json_raises_only_invalid_input(kind: Any, data: st.DataObject) -> None:
+    good = json.loads(ALL[[type(s) for s in ALL].index(kind)].to_bytes())
+    obj = {**good, **data.draw(st.dictionaries(st.sampled_from(sorted(good)), odd_json))}
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    with contextlib.suppress(InvalidInput):
+        kind.from_bytes(text.encode("utf-8", "surrogatepass"))
