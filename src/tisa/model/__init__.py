@@ -1,1 +1,1 @@
-"""model."""
+"""Frozen domain values: parties, levels, agreements, networks, routes."""
