@@ -18,11 +18,14 @@ from tisa.crypto._encoding import (
     load_json,
 )
 from tisa.errors import InvalidInput
+from tisa.model.levels import REFERENCE_LEVELS
+from tisa.model.network import TOPIC_LABEL
 
-REFERENCE_LEVELS = ("UNCLASSIFIED", "CONFIDENTIAL", "SECRET", "TOP SECRET")
-
-CODE_PATTERN = re.compile(r"[A-Z][A-Z0-9_-]{0,31}")
-TOPIC_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+# The network file's party code (tisa.agreements.network_file.PARTY_CODE; a test
+# keeps the two equal) and topic label, so a statement names what a network can.
+CODE_PATTERN = re.compile(r"[A-Z][A-Z0-9]{1,15}")
+AGREEMENT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # network_file.AGREEMENT_ID
+TOPIC_PATTERN = TOPIC_LABEL
 STIX_ID_PATTERN = re.compile(
     r"[a-z][a-z0-9-]*--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
@@ -135,7 +138,12 @@ def normalized_set(values: object, where: str) -> tuple[str, ...]:
 
 def check_topic(value: str, where: str) -> None:
     if not TOPIC_PATTERN.fullmatch(value):
-        raise fail(where, f"{value!r} is not a topic label (1-64 characters, no spaces)")
+        raise fail(where, f"{value!r} is not a topic label (like 'nk-missile')")
+
+
+def check_agreement_id(value: str, where: str) -> None:
+    if not isinstance(value, str) or not AGREEMENT_PATTERN.fullmatch(value):
+        raise fail(where, f"{value!r} is not an agreement id (like 'tisa-2014')")
 
 
 def check_level(value: str, where: str) -> None:

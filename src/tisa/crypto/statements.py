@@ -19,9 +19,9 @@ from typing import ClassVar, Literal
 
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto._statement_base import (
-    REFERENCE_LEVELS,
     Fields,
     Statement,
+    check_agreement_id,
     check_code,
     check_day,
     check_hex,
@@ -34,7 +34,6 @@ from tisa.crypto._statement_base import (
 from tisa.crypto.items import ItemStatement
 
 __all__ = [
-    "REFERENCE_LEVELS",
     "ConsentStatement",
     "ItemStatement",
     "ReceiptStatement",
@@ -170,7 +169,7 @@ class RelayStatement(Statement):
         check_hex(self.envelope_sha256, f"{w}: envelope_sha256", 64)
         check_stix_id(self.item_id, f"{w}: item_id")
         check_text(self.item_version, f"{w}: item_version")
-        check_text(self.agreement_id, f"{w}: agreement_id")
+        check_agreement_id(self.agreement_id, f"{w}: agreement_id")
         check_day(self.relayed_on, f"{w}: relayed_on")
         if self.consent_sha256 is not None:
             check_hex(self.consent_sha256, f"{w}: consent_sha256", 64)

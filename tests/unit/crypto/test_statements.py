@@ -233,7 +233,8 @@ def test_hub_outside_rel_to_needs_a_sealed_item() -> None:
         (relay, {"relayed_on": "2019-02-29"}, "date like"),
         (relay, {"hub": "JPN"}, "three different parties"),
         (relay, {"consent_sha256": "x"}, "hex"),
-        (relay, {"agreement_id": ""}, "non-empty"),
+        (relay, {"agreement_id": ""}, "agreement id"),
+        (relay, {"agreement_id": "TISA 2014"}, "agreement id"),
         (receipt, {"received_at": "yesterday"}, "RFC 3339"),
         (receipt, {"log_proof": ""}, "non-empty"),
         (receipt, {"receiver": "J P N"}, "party code"),
@@ -330,3 +331,11 @@ def test_from_bytes_on_odd_json_raises_only_invalid_input(kind: Any, data: st.Da
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     with contextlib.suppress(InvalidInput):
         kind.from_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+def test_codes_and_ids_follow_the_network_file() -> None:
+    from tisa.agreements import network_file
+    from tisa.crypto import _statement_base as base
+
+    assert base.CODE_PATTERN.pattern == network_file.PARTY_CODE.pattern
+    assert base.AGREEMENT_PATTERN.pattern == network_file.AGREEMENT_ID.pattern
