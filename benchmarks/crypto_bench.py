@@ -26,6 +26,7 @@ from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement, item_content, new_item_statement
 from tisa.crypto.sealing import generate_seal_key, open_sealed, seal
 from tisa.crypto.signed import sign_statement, verify_statement
+from tisa.crypto.statements import ReceiptStatement
 
 TARGET_BYTES = 4096
 
@@ -130,6 +131,16 @@ def main() -> None:
     public = kor.public_key()
     sealed_statement = new_item_statement(**fields, seal_to=jpn_seal.public_key())
 
+    receipt = ReceiptStatement(
+        receiver="JPN",
+        envelope_sha256="a" * 64,
+        item_id=bundle["id"],
+        item_version="1",
+        received_at="2019-09-02T10:06:00Z",
+    )
+    jpn = Ed25519PrivateKey.generate()
+    network["JPN"] = jpn.public_key()
+    receipt_wire = sign_statement(receipt, jpn).to_json()
     cases: list[tuple[str, Callable[[], object]]] = [
         ("Ed25519 sign (64 B)", lambda: kor.sign(message)),
         ("Ed25519 verify (64 B)", lambda: public.verify(signature, message)),
@@ -141,6 +152,11 @@ def main() -> None:
         (
             "envelope parse + verify + statement parse",
             lambda: verify_statement(parse_envelope(wire), network, ItemStatement),
+        ),
+        ("receipt sign", lambda: sign_statement(receipt, jpn).to_json()),
+        (
+            "receipt parse + verify",
+            lambda: verify_statement(parse_envelope(receipt_wire), network, ReceiptStatement),
         ),
         (
             "HPKE seal (4 KiB)",
