@@ -14,16 +14,19 @@ not commit to the cosigner name, so one key must serve one cosigner only.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tisa.crypto.keys import public_key_bytes
-from tisa.errors import InvalidInput
+from tisa.errors import InvalidInput, VerificationError
 from tisa.ledger.note import (
     SIG_TYPE_COSIGNATURE_V1,
+    Note,
     NoteSignature,
+    Verifier,
     check_key_name,
     format_verifier_key,
     key_id,
@@ -36,6 +39,7 @@ __all__ = [
     "CosignatureV1Verifier",
     "cosignature_timestamp",
     "cosigned_message",
+    "count_cosigners",
 ]
 
 COSIGNATURE_V1_HEADER = "cosignature/v1\n"
@@ -116,3 +120,18 @@ class CosignatureV1Signer:
         message = cosigned_message(checkpoint_text, timestamp)
         sig = struct.pack(">Q", timestamp) + self.private_key.sign(message)
         return NoteSignature(name=self.name, key_id=self.key_id, signature=sig)
+
+
+def count_cosigners(note: Note, witnesses: Sequence[Verifier]) -> int:
+    """How many of ``witnesses`` signed ``note``; a known signature that fails raises
+    ``VerificationError`` (signed-note: reject the whole note)."""
+    text = note.text.encode()
+    count = 0
+    for witness in witnesses:
+        sigs = [s for s in note.signatures if (s.name, s.key_id) == (witness.name, witness.key_id)]
+        for sig in sigs:
+            if not witness.verify(text, sig.signature):
+                raise VerificationError(f"the cosignature by {witness.name!r} does not verify")
+        if sigs:
+            count += 1
+    return count

@@ -1,0 +1,230 @@
+"""Log entries: one small canonical JSON record per exchange event, never the item itself.
+
+Canonical form: UTF-8 JSON with sorted keys, no insignificant whitespace, no
+floats, optional fields omitted when absent. Parsing accepts only that exact
+form (duplicate keys, extra fields, floats, other spacing: all refused), so one
+event has one byte string and therefore one leaf hash. Entries are at most
+64 KiB (the tlog-tiles entry-bundle limit is 65,535 bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from tisa.errors import InvalidInput
+from tisa.ledger.merkle import leaf_hash
+
+__all__ = ["MAX_ENTRY_BYTES", "EntryKind", "LogEntry", "format_time", "parse_entry"]
+
+MAX_ENTRY_BYTES = 65_535
+
+
+class EntryKind(StrEnum):
+    ITEM_SUBMITTED = "item-submitted"
+    ROUTE_DECIDED = "route-decided"
+    SENT = "sent"
+    RECEIVED = "received"
+    RELAYED = "relayed"
+    CONSENT_REQUESTED = "consent-requested"
+    CONSENT_GRANTED = "consent-granted"
+    CONSENT_DENIED = "consent-denied"
+    CONSENT_EXPIRED = "consent-expired"
+    RECEIPT_ISSUED = "receipt-issued"
+    REFUSED = "refused"
+
+
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?Z")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAX_TEXT = 4096
+_MAX_REFS = 64
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``: seconds, plus microseconds when not zero."""
+    if moment.tzinfo is None:
+        raise InvalidInput("entry times must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check(cond: bool, field: str, message: str) -> None:
+    if not cond:
+        raise InvalidInput(f"log entry: {field}: {message}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogEntry:
+    """One event. ``envelope_sha256`` is the hex SHA-256 of the exact envelope bytes."""
+
+    kind: EntryKind
+    at: str
+    item_id: str
+    item_version: int
+    from_party: str
+    to_party: str
+    originator: str
+    envelope_sha256: str | None = None
+    reason: str | None = None
+    refs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.kind, EntryKind), "kind", f"{self.kind!r} is not an entry kind")
+        _check(
+            isinstance(self.at, str) and _TIME.fullmatch(self.at) is not None,
+            "at",
+            f"{self.at!r} must be RFC 3339 UTC like 2026-01-31T12:00:00Z",
+        )
+        try:
+            datetime.fromisoformat(self.at.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput(f"log entry: at: {self.at!r} is not a real time") from exc
+        _check(
+            isinstance(self.item_id, str) and _ID.fullmatch(self.item_id) is not None,
+            "item_id",
+            "must be 1-256 characters of letters, digits and ._:/@+-",
+        )
+        _check(
+            type(self.item_version) is int and 0 <= self.item_version < 1 << 53,
+            "item_version",
+            "must be a non-negative integer",
+        )
+        for name in ("from_party", "to_party", "originator"):
+            value = getattr(self, name)
+            _check(
+                isinstance(value, str) and _CODE.fullmatch(value) is not None,
+                name,
+                f"{value!r} is not a party code (1-64 letters, digits and ._:-)",
+            )
+        if self.envelope_sha256 is not None:
+            _check(
+                isinstance(self.envelope_sha256, str)
+                and _HEX64.fullmatch(self.envelope_sha256) is not None,
+                "envelope_sha256",
+                "must be 64 lowercase hex digits",
+            )
+        if self.reason is not None:
+            _check(
+                isinstance(self.reason, str) and 0 < len(self.reason) <= _MAX_TEXT,
+                "reason",
+                f"must be 1-{_MAX_TEXT} characters",
+            )
+        _check(
+            self.kind is not EntryKind.REFUSED or self.reason is not None,
+            "reason",
+            "a refused entry must say why",
+        )
+        _check(
+            isinstance(self.refs, tuple)
+            and len(self.refs) <= _MAX_REFS
+            and all(isinstance(r, str) and _ID.fullmatch(r) for r in self.refs),
+            "refs",
+            f"must be at most {_MAX_REFS} identifiers",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "refs":
+                value = list(value)
+            elif f.name == "kind":
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes that are logged and hashed."""
+        data = json.dumps(
+            self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+        if len(data) > MAX_ENTRY_BYTES:
+            raise InvalidInput(
+                f"log entry is {len(data)} bytes; entries are at most {MAX_ENTRY_BYTES} "
+                "(log digests and ids, not content)"
+            )
+        return data
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.to_bytes())
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidInput(f"log entry: duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise InvalidInput(f"log entry: number {text} is not an integer; entries hold no floats")
+
+
+_REQUIRED = {
+    "kind",
+    "at",
+    "item_id",
+    "item_version",
+    "from_party",
+    "to_party",
+    "originator",
+    "refs",
+}
+_ALLOWED = {f.name for f in fields(LogEntry)}
+
+
+def parse_entry(data: bytes) -> LogEntry:
+    """Parse an entry's bytes, accepting only its canonical encoding."""
+    if len(data) > MAX_ENTRY_BYTES:
+        raise InvalidInput(f"log entry is {len(data)} bytes; the limit is {MAX_ENTRY_BYTES}")
+    try:
+        obj = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_float,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"log entry is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidInput("log entry must be a JSON object")
+    missing = _REQUIRED - obj.keys()
+    unknown = obj.keys() - _ALLOWED
+    if missing or unknown:
+        raise InvalidInput(
+            f"log entry: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}"
+        )
+    try:
+        kind = EntryKind(obj["kind"])
+    except ValueError as exc:
+        raise InvalidInput(f"log entry: kind {obj['kind']!r} is not an entry kind") from exc
+    refs = obj.get("refs", [])
+    if not isinstance(refs, list):
+        raise InvalidInput("log entry: refs must be a list")
+    entry = LogEntry(
+        kind=kind,
+        at=obj["at"],
+        item_id=obj["item_id"],
+        item_version=obj["item_version"],
+        from_party=obj["from_party"],
+        to_party=obj["to_party"],
+        originator=obj["originator"],
+        envelope_sha256=obj.get("envelope_sha256"),
+        reason=obj.get("reason"),
+        refs=tuple(refs),
+    )
+    if entry.to_bytes() != data:
+        raise InvalidInput("log entry is not in canonical form (sorted keys, no spaces, UTF-8)")
+    return entry
