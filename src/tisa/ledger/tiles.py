@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ENTRY_SIZE",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "TileReader",
     "TileRef",
     "TiledNodeReader",
     "build_tile",
