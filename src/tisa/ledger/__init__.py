@@ -1,6 +1,7 @@
 """The transparency-log core: pure (no I/O, no HTTP, no environment).
 
 * ``merkle``      RFC 6962 hashing, the append-only in-memory tree, proof generation
+* ``compact_range`` the O(log n) right edge a durable log appends with
 * ``proofs``      inclusion and consistency verification, RFC 9162 §2.1.3.2 / §2.1.4.2
 * ``note``        C2SP signed-note: Ed25519 signers, verifier keys, strict parsing
 * ``checkpoint``  C2SP tlog-checkpoint bodies, signing and opening

@@ -47,9 +47,9 @@ def test_imports_only_pure_modules(name: str) -> None:
         else:
             continue
         for mod in mods:
-            assert (
-                mod in ALLOWED or mod.startswith(("cryptography.", "tisa.ledger."))
-            ), f"tisa.ledger.{name} imports {mod}"
+            assert mod in ALLOWED or mod.startswith(("cryptography.", "tisa.ledger.")), (
+                f"tisa.ledger.{name} imports {mod}"
+            )
 
 
 @pytest.mark.parametrize("name", MODULES)
