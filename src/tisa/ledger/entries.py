@@ -38,7 +38,7 @@ class EntryKind(StrEnum):
     REFUSED = "refused"
 
 
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")

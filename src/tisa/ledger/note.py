@@ -202,6 +202,11 @@ class Note:
     text: str
     signatures: tuple[NoteSignature, ...]
 
+    def __post_init__(self) -> None:
+        _check_text(self.text)
+        if not self.signatures:
+            raise InvalidInput("a signed note needs at least one signature")
+
     def to_bytes(self) -> bytes:
         return (self.text + "\n" + "".join(s.line() for s in self.signatures)).encode()
 
