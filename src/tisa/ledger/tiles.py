@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tisa.errors import InvalidInput
-from tisa.ledger.merkle import HASH_SIZE, NodeReader, root_of
+from tisa.errors import InvalidInput, VerificationError
+from tisa.ledger.merkle import HASH_SIZE, NodeReader, leaf_hash, range_hash, root_of
 
 __all__ = [
     "MAX_ENTRY_SIZE",
@@ -36,6 +36,8 @@ __all__ = [
     "parse_tile_path",
     "tile_bytes",
     "tiles_for_size",
+    "verify_entry_bundle",
+    "verify_tiles",
 ]
 
 TILE_HEIGHT = 8
@@ -218,3 +220,43 @@ class TiledNodeReader:
         tile_index, offset = divmod(first, TILE_WIDTH)
         hashes = self._tile(tile_level, tile_index)
         return root_of(hashes[offset : offset + (1 << sub)])
+
+
+def verify_tiles(read_tile: TileReader, size: int, root_hash: bytes) -> int:
+    """Check every tile of a tree against ``root_hash`` (what a mirror does).
+
+    Each hash at level ``L >= 1`` must be the root of its full tile below, and
+    the tiles must give the checkpoint's root. Returns the number of tiles read;
+    raises ``VerificationError`` at the first discrepancy.
+    """
+    refs = tiles_for_size(size)
+    tiles: dict[tuple[int, int], list[bytes]] = {}
+    for r in refs:
+        level = r.level or 0  # hash tiles always have a level
+        tiles[(level, r.index)] = parse_tile(read_tile(level, r.index, r.width), r.width)
+    for (level, index), hashes in tiles.items():
+        if level == 0:
+            continue
+        for i, h in enumerate(hashes):
+            below = tiles.get((level - 1, index * TILE_WIDTH + i))
+            if below is None or len(below) != TILE_WIDTH or root_of(below) != h:
+                raise VerificationError(
+                    f"tile {level}/{index} hash {i} is not the root of the tile below it"
+                )
+    if size:
+        reader = TiledNodeReader(lambda lv, ix, w: tile_bytes(tiles[(lv, ix)]), size)
+        computed = range_hash(reader, 0, size)
+    else:
+        computed = root_of([])
+    if computed != root_hash:
+        raise VerificationError(f"the tiles of size {size} do not give the checkpoint's root")
+    return len(refs)
+
+
+def verify_entry_bundle(bundle: bytes, tile: bytes, width: int) -> list[bytes]:
+    """Check that each entry of a bundle hashes to its level-0 tile hash; return them."""
+    entries = parse_entry_bundle(bundle, width)
+    for i, (entry, h) in enumerate(zip(entries, parse_tile(tile, width), strict=True)):
+        if leaf_hash(entry) != h:
+            raise VerificationError(f"entry {i} of the bundle does not match its tile hash")
+    return entries

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tisa.errors import InvalidInput
-from tisa.ledger.merkle import MerkleTree, consistency_proof, inclusion_proof, leaf_hash
+from tisa.errors import InvalidInput, VerificationError
+from tisa.ledger.merkle import (
+    MerkleTree,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+)
 from tisa.ledger.proofs import verify_consistency, verify_inclusion
 from tisa.ledger.tiles import (
     TILE_WIDTH,
@@ -21,6 +26,8 @@ from tisa.ledger.tiles import (
     parse_tile_path,
     tile_bytes,
     tiles_for_size,
+    verify_entry_bundle,
+    verify_tiles,
 )
 
 
@@ -144,3 +151,36 @@ def test_any_tile_path_round_trips(index: int, width: int) -> None:
     for level in (None, 0, 7):
         ref = TileRef(level=level, index=index, width=width)
         assert parse_tile_path(ref.path) == ref
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_any_flipped_byte_in_a_stored_tile_changes_the_root(data: st.DataObject) -> None:
+    size = 700
+    tree = MerkleTree(leaf_hash(i.to_bytes(4, "big")) for i in range(size))
+    served = {(r.level, r.index, r.width): build_tile(tree.node, r) for r in tiles_for_size(size)}
+    key = data.draw(st.sampled_from(sorted(served, key=str)))
+    raw = bytearray(served[key])
+    pos = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    raw[pos] ^= 1 << data.draw(st.integers(min_value=0, max_value=7))
+    served[key] = bytes(raw)
+    with pytest.raises((InvalidInput, VerificationError)):
+        verify_tiles(lambda lv, ix, w: served[(lv, ix, w)], size, tree.root())
+
+
+def test_verify_tiles_and_bundles() -> None:
+    for size in (0, 1, 255, 256, 257, 65_536, 70_000):
+        entries = [i.to_bytes(4, "big") for i in range(size)]
+        tree = MerkleTree(leaf_hash(e) for e in entries)
+        served = {
+            (r.level, r.index, r.width): build_tile(tree.node, r) for r in tiles_for_size(size)
+        }
+        assert verify_tiles(lambda lv, ix, w, s=served: s[(lv, ix, w)], size, tree.root()) == len(
+            served
+        )
+        with pytest.raises(VerificationError):
+            verify_tiles(lambda lv, ix, w, s=served: s[(lv, ix, w)], size, bytes(32))
+    bundle = encode_entry_bundle(entries[:256])
+    assert verify_entry_bundle(bundle, served[(0, 0, 256)], 256) == entries[:256]
+    with pytest.raises(VerificationError):
+        verify_entry_bundle(encode_entry_bundle(entries[1:257]), served[(0, 0, 256)], 256)
