@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 from tisa.errors import InvalidInput
 from tisa.ledger.merkle import leaf_hash
@@ -56,11 +56,6 @@ def format_time(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _check(cond: bool, field: str, message: str) -> None:
-    if not cond:
-        raise InvalidInput(f"log entry: {field}: {message}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class LogEntry:
     """One event. ``envelope_sha256`` is the hex SHA-256 of the exact envelope bytes."""
@@ -77,77 +72,62 @@ class LogEntry:
     refs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.kind, EntryKind), "kind", f"{self.kind!r} is not an entry kind")
-        _check(
-            isinstance(self.at, str) and _TIME.fullmatch(self.at) is not None,
-            "at",
-            f"{self.at!r} must be RFC 3339 UTC like 2026-01-31T12:00:00Z",
-        )
+        # Plain ifs, not a helper: messages are only formatted on failure (audit speed).
+        if not isinstance(self.kind, EntryKind):
+            _fail("kind", f"{self.kind!r} is not an entry kind")
+        if not (isinstance(self.at, str) and _TIME.fullmatch(self.at)):
+            _fail("at", f"{self.at!r} must be RFC 3339 UTC like 2026-01-31T12:00:00Z")
         try:
-            datetime.fromisoformat(self.at.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(f"log entry: at: {self.at!r} is not a real time") from exc
-        _check(
-            isinstance(self.item_id, str) and _ID.fullmatch(self.item_id) is not None,
-            "item_id",
-            "must be 1-256 characters of letters, digits and ._:/@+-",
-        )
-        _check(
-            type(self.item_version) is int and 0 <= self.item_version < 1 << 53,
-            "item_version",
-            "must be a non-negative integer",
-        )
-        for name in ("from_party", "to_party", "originator"):
-            value = getattr(self, name)
-            _check(
-                isinstance(value, str) and _CODE.fullmatch(value) is not None,
-                name,
-                f"{value!r} is not a party code (1-64 letters, digits and ._:-)",
-            )
-        if self.envelope_sha256 is not None:
-            _check(
-                isinstance(self.envelope_sha256, str)
-                and _HEX64.fullmatch(self.envelope_sha256) is not None,
-                "envelope_sha256",
-                "must be 64 lowercase hex digits",
-            )
-        if self.reason is not None:
-            _check(
-                isinstance(self.reason, str) and 0 < len(self.reason) <= _MAX_TEXT,
-                "reason",
-                f"must be 1-{_MAX_TEXT} characters",
-            )
-        _check(
-            self.kind is not EntryKind.REFUSED or self.reason is not None,
-            "reason",
-            "a refused entry must say why",
-        )
-        _check(
-            isinstance(self.refs, tuple)
-            and len(self.refs) <= _MAX_REFS
-            and all(isinstance(r, str) and _ID.fullmatch(r) for r in self.refs),
-            "refs",
-            f"must be at most {_MAX_REFS} identifiers",
-        )
+            datetime.fromisoformat(self.at[:-1])
+        except ValueError:
+            _fail("at", f"{self.at!r} is not a real time")
+        if not (isinstance(self.item_id, str) and _ID.fullmatch(self.item_id)):
+            _fail("item_id", "must be 1-256 characters of letters, digits and ._:/@+-")
+        if not (type(self.item_version) is int and 0 <= self.item_version < 1 << 53):
+            _fail("item_version", "must be a non-negative integer")
+        for name, value in (
+            ("from_party", self.from_party),
+            ("to_party", self.to_party),
+            ("originator", self.originator),
+        ):
+            if not (isinstance(value, str) and _CODE.fullmatch(value)):
+                _fail(name, f"{value!r} is not a party code (1-64 letters, digits and ._:-)")
+        digest = self.envelope_sha256
+        if digest is not None and not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
+            _fail("envelope_sha256", "must be 64 lowercase hex digits")
+        reason = self.reason
+        if reason is not None and not (isinstance(reason, str) and 0 < len(reason) <= _MAX_TEXT):
+            _fail("reason", f"must be 1-{_MAX_TEXT} characters")
+        if self.kind is EntryKind.REFUSED and reason is None:
+            _fail("reason", "a refused entry must say why")
+        refs = self.refs
+        if not (
+            isinstance(refs, tuple)
+            and len(refs) <= _MAX_REFS
+            and all(isinstance(r, str) and _ID.fullmatch(r) for r in refs)
+        ):
+            _fail("refs", f"must be at most {_MAX_REFS} identifiers")
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "refs":
-                value = list(value)
-            elif f.name == "kind":
-                value = str(value)
-            out[f.name] = value
+        out: dict[str, Any] = {
+            "at": self.at,
+            "from_party": self.from_party,
+            "item_id": self.item_id,
+            "item_version": self.item_version,
+            "kind": self.kind.value,
+            "originator": self.originator,
+            "refs": list(self.refs),
+            "to_party": self.to_party,
+        }
+        if self.envelope_sha256 is not None:
+            out["envelope_sha256"] = self.envelope_sha256
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
     def to_bytes(self) -> bytes:
         """The canonical bytes that are logged and hashed."""
-        data = json.dumps(
-            self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        data = _canonical(self.to_json())
         if len(data) > MAX_ENTRY_BYTES:
             raise InvalidInput(
                 f"log entry is {len(data)} bytes; entries are at most {MAX_ENTRY_BYTES} "
@@ -159,13 +139,12 @@ class LogEntry:
         return leaf_hash(self.to_bytes())
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise InvalidInput(f"log entry: duplicate key {key!r}")
-        out[key] = value
-    return out
+def _fail(field: str, message: str) -> NoReturn:
+    raise InvalidInput(f"log entry: {field}: {message}")
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _no_float(text: str) -> Any:
@@ -192,7 +171,6 @@ def parse_entry(data: bytes) -> LogEntry:
     try:
         obj = json.loads(
             data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
             parse_float=_no_float,
             parse_constant=_no_float,
         )
@@ -213,7 +191,12 @@ def parse_entry(data: bytes) -> LogEntry:
     refs = obj.get("refs", [])
     if not isinstance(refs, list):
         raise InvalidInput("log entry: refs must be a list")
-    entry = LogEntry(
+    if None in obj.values():
+        raise InvalidInput("log entry: absent fields are omitted, never null")
+    # A duplicate key or any other spelling re-encodes differently.
+    if _canonical(obj) != data:
+        raise InvalidInput("log entry is not in canonical form (sorted keys, no spaces, UTF-8)")
+    return LogEntry(
         kind=kind,
         at=obj["at"],
         item_id=obj["item_id"],
@@ -225,6 +208,3 @@ def parse_entry(data: bytes) -> LogEntry:
         reason=obj.get("reason"),
         refs=tuple(refs),
     )
-    if entry.to_bytes() != data:
-        raise InvalidInput("log entry is not in canonical form (sorted keys, no spaces, UTF-8)")
-    return entry

@@ -67,6 +67,7 @@ def test_every_kind_round_trips() -> None:
         sample().to_bytes().replace(b'"kind":"sent"', b'"kind":"deleted"'),
         sample().to_bytes().replace(b"Z", b"+00:00"),
         sample().to_bytes().replace(b',"refs":[]', b""),
+        sample().to_bytes().replace(b'"refs":[]', b'"reason":null,"refs":[]'),
         sample().to_bytes() + b"\n",
         b"[]",
         b"\xff",
