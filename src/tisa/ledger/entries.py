@@ -143,12 +143,17 @@ def _fail(field: str, message: str) -> NoReturn:
     raise InvalidInput(f"log entry: {field}: {message}")
 
 
-def _canonical(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _no_float(text: str) -> Any:
     raise InvalidInput(f"log entry: number {text} is not an integer; entries hold no floats")
+
+
+# One encoder and decoder for all entries: building them per call costs more than using them.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return _ENCODER.encode(obj).encode()
 
 
 _REQUIRED = {
@@ -169,11 +174,7 @@ def parse_entry(data: bytes) -> LogEntry:
     if len(data) > MAX_ENTRY_BYTES:
         raise InvalidInput(f"log entry is {len(data)} bytes; the limit is {MAX_ENTRY_BYTES}")
     try:
-        obj = json.loads(
-            data.decode("utf-8"),
-            parse_float=_no_float,
-            parse_constant=_no_float,
-        )
+        obj = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"log entry is not UTF-8 JSON: {exc}") from exc
     if not isinstance(obj, dict):
