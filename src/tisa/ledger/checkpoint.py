@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tisa.errors import InvalidInput, VerificationError
+from tisa.errors import IntegrityError, InvalidInput, VerificationError
 from tisa.ledger.note import (
     Note,
     Signer,
@@ -29,12 +29,14 @@ from tisa.ledger.note import (
     parse_note,
     sign_note,
 )
+from tisa.ledger.proofs import verify_consistency
 
 __all__ = [
     "MAX_TREE_SIZE",
     "Checkpoint",
     "SignedCheckpoint",
     "format_size",
+    "next_checkpoint",
     "open_checkpoint",
     "parse_checkpoint_text",
     "parse_size",
@@ -137,3 +139,34 @@ def open_checkpoint(
         )
     verified = open_note(note, verifiers)
     return SignedCheckpoint(checkpoint=checkpoint, note=note, verified=verified)
+
+
+def next_checkpoint(
+    previous: Checkpoint | None,
+    *,
+    origin: str,
+    size: int,
+    root_hash: bytes,
+    consistency_proof: Sequence[bytes],
+) -> Checkpoint:
+    """The checkpoint to sign next, only if it extends the last one signed.
+
+    A log must never sign two inconsistent checkpoints (tlog-checkpoint), also
+    across restarts: the store passes the last checkpoint it signed and a proof
+    from its own tree. Anything else is an ``IntegrityError``, never downgraded.
+    """
+    if previous is not None:
+        if previous.origin != origin:
+            raise IntegrityError(
+                f"the last signed checkpoint is for origin {previous.origin!r}, not {origin!r}"
+            )
+        try:
+            verify_consistency(
+                previous.size, size, previous.root_hash, root_hash, consistency_proof
+            )
+        except VerificationError as exc:
+            raise IntegrityError(
+                f"refusing to sign size {size}: the tree does not extend the checkpoint of "
+                f"size {previous.size} already signed ({exc})"
+            ) from exc
+    return Checkpoint(origin=origin, size=size, root_hash=root_hash)

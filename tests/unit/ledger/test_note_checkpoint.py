@@ -265,3 +265,37 @@ def test_any_flipped_byte_in_a_signed_checkpoint_fails(data: st.DataObject) -> N
     log = Ed25519Verifier.from_verifier_key(ARCHE_LOG_VKEY)
     with pytest.raises((InvalidInput, VerificationError)):
         open_checkpoint(bytes(raw), [log], origin="arche2025h1.staging.ct.transparency.dev")
+
+
+def test_next_checkpoint_refuses_to_sign_an_inconsistent_tree() -> None:
+    from tisa.errors import IntegrityError
+    from tisa.ledger.checkpoint import next_checkpoint
+    from tisa.ledger.merkle import MerkleTree
+
+    tree = MerkleTree()
+    for i in range(10):
+        tree.append(b"%d" % i)
+    first = next_checkpoint(None, origin="o", size=6, root_hash=tree.root(6), consistency_proof=[])
+    second = next_checkpoint(
+        first,
+        origin="o",
+        size=10,
+        root_hash=tree.root(),
+        consistency_proof=tree.consistency_proof(6),
+    )
+    assert second.size == 10
+    rewritten = MerkleTree()
+    for i in range(10):
+        rewritten.append(b"x%d" % i)
+    with pytest.raises(IntegrityError):
+        next_checkpoint(
+            first,
+            origin="o",
+            size=10,
+            root_hash=rewritten.root(),
+            consistency_proof=rewritten.consistency_proof(6),
+        )
+    with pytest.raises(IntegrityError):  # a restart that lost entries
+        next_checkpoint(second, origin="o", size=6, root_hash=tree.root(6), consistency_proof=[])
+    with pytest.raises(IntegrityError):
+        next_checkpoint(first, origin="p", size=6, root_hash=tree.root(6), consistency_proof=[])
