@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--proofs", type=int, default=2000)
     args = parser.parse_args()
     n, runs = args.entries, args.runs
+    load_before = os.getloadavg()[0]
 
     entries = make_entries(n)
     avg_size = sum(map(len, entries)) / n
@@ -118,6 +119,7 @@ def main() -> int:
     audit_s, _ = timed(audit, runs)
     per_proof_us = proof_s / len(indices) * 1e6
     per_cons_us = cons_s / len(olds) * 1e6
+    load_after = os.getloadavg()[0]
     print("## Ledger (pure core)")
     print()
     print(
@@ -127,7 +129,8 @@ def main() -> int:
     print(
         f"Method: `benchmarks/ledger_bench.py --entries {n} --runs {runs}`, one process, "
         f"in memory, no storage; median of {runs} runs; {n:,} canonical entries of "
-        f"{avg_size:.0f} bytes on average."
+        f"{avg_size:.0f} bytes on average. 1-minute load average {load_before:.2f} before, "
+        f"{load_after:.2f} after (other processes share the machine)."
     )
     print()
     print("| What | Result |")
