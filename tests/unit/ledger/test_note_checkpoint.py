@@ -3,8 +3,9 @@
 Sources, verified byte for byte with real Ed25519:
 * golang.org/x/mod/sumdb/note ``note.go`` example and ``note_test.go``: the
   PeterNeumann signer/verifier keys and signed note.
-* c2sp.org/signed-note, tlog-checkpoint, tlog-cosignature: the example notes
-  (their keys are not published, so those are parsed, not verified).
+* c2sp.org/signed-note "Verifier keys" example (example.com/foo key and note, verified).
+* c2sp.org/signed-note, tlog-checkpoint, tlog-cosignature examples without
+  published keys: parsed, not verified.
 * A checkpoint of the public staging log arche2025h1.staging.ct.transparency.dev
   carrying the log's Ed25519 signature and a remora.n621.de v1 cosignature, as
   verified by a published Python test suite of C2SP formats (log and witness
@@ -299,3 +300,23 @@ def test_next_checkpoint_refuses_to_sign_an_inconsistent_tree() -> None:
         next_checkpoint(second, origin="o", size=6, root_hash=tree.root(6), consistency_proof=[])
     with pytest.raises(IntegrityError):
         next_checkpoint(first, origin="p", size=6, root_hash=tree.root(6), consistency_proof=[])
+
+
+# c2sp.org/signed-note, section "Verifier keys", example (the stored copy of the
+# spec this repository was checked against predates that section; the key and
+# note are quoted identically by several independent implementations' tests).
+SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
+SPEC_VKEY_NOTE = (
+    "This is an example message.\n\n\u2014 example.com/foo "
+    "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+).encode()
+
+
+def test_signed_note_spec_verifier_key_example() -> None:
+    verifier = Ed25519Verifier.from_verifier_key(SPEC_VKEY)
+    assert verifier.key_id.hex() == "530d903a"
+    assert verifier.verifier_key == SPEC_VKEY
+    opened = open_note(SPEC_VKEY_NOTE, [verifier])
+    assert opened.text == "This is an example message.\n"
+    with pytest.raises(VerificationError):
+        open_note(SPEC_VKEY_NOTE.replace(b"example message", b"example massage"), [verifier])
