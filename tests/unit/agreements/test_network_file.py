@@ -157,3 +157,8 @@ def test_bad_public_key_and_endpoint() -> None:
         )
     )
     assert "party KOR: endpoint" in text and "party KOR: public_key" in text
+
+
+def test_seal_key_is_checked() -> None:
+    text = problems(GOOD.replace('name = "Korea"', 'name = "Korea"\nseal_key = "x25519:AAAA"'))
+    assert "party KOR: seal_key" in text
