@@ -10,7 +10,10 @@ import typer
 
 from tisa.cli.demo_command import demo
 from tisa.cli.network_commands import network_app
+from tisa.cli.node_commands import node_app
 from tisa.cli.route_command import route
+from tisa.cli.serve_command import serve
+from tisa.cli.user_commands import user_app
 
 app = typer.Typer(
     name="tisa",
@@ -23,6 +26,9 @@ app = typer.Typer(
 app.add_typer(network_app, name="network")
 app.command("route")(route)
 app.command("demo")(demo)
+app.add_typer(node_app, name="node")
+app.add_typer(user_app, name="user")
+app.command("serve")(serve)
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-"""store."""
+"""Storage: ports (``ports``) the services use, and one SQL implementation (``sql``)."""

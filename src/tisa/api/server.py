@@ -1,0 +1,77 @@
+"""Assemble a node from its settings: store, network, service, ASGI app; and serve it."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from tisa.api.app import TaxiiApp
+from tisa.api.auth import Authenticator
+from tisa.api.service import TaxiiNode
+from tisa.api.sharing import load_node_network
+from tisa.config import NodeSettings, ServeSettings
+from tisa.store.sql import SqlStore
+
+
+def build_node(settings: NodeSettings) -> tuple[TaxiiNode, SqlStore]:
+    network = load_node_network(settings.network_path, settings.party)
+    store = SqlStore.open(settings.database_url)
+    node = TaxiiNode(
+        party=settings.party,
+        network=network,
+        store=store,
+        secret=settings.secret,
+        page_limit=settings.page_limit,
+    )
+    node.start()
+    return node, store
+
+
+def build_app(settings: NodeSettings) -> Starlette:
+    node, store = build_node(settings)
+    taxii = TaxiiApp(
+        node=node,
+        authenticator=Authenticator(store, settings.secret),
+        title=settings.title,
+        max_content_length=settings.max_content_length,
+    )
+    app = taxii.app()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def serve(settings: NodeSettings, serve_settings: ServeSettings) -> None:
+    """Serve until SIGINT/SIGTERM; uvicorn then stops accepting, lets requests in flight
+    finish (each commits or rolls back as one transaction), and exits."""
+    import uvicorn
+
+    app = build_app(settings)
+    tls = serve_settings.tls
+    config = uvicorn.Config(
+        app,
+        host=serve_settings.host,
+        port=serve_settings.port,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    stopped: list[int] = []
+    # uvicorn re-raises the stop signal after its graceful shutdown; with this handler
+    # in place that ends here, and the command exits 0 ("stopped cleanly").
+    previous = signal.signal(signal.SIGTERM, lambda sig, _frame: stopped.append(sig))
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

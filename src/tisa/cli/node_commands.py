@@ -1,0 +1,44 @@
+"""``tisa node init`` and ``tisa node key``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tisa.api.sharing import load_node_network
+from tisa.cli.errors import reports_errors
+from tisa.config import DATABASE_FILE, init_node_home, load_node_settings, node_public_key
+from tisa.errors import InvalidInput
+from tisa.store.sql import SqlStore
+
+node_app = typer.Typer(help="Create a node home and show its key.", no_args_is_help=True)
+
+
+@node_app.command("init")
+@reports_errors
+def init(
+    home: Annotated[Path, typer.Argument(help="the node home directory to create")],
+    party: Annotated[str, typer.Option("--party", help="this node's party code, e.g. KOR")],
+    network: Annotated[Path, typer.Option("--network", help="the network file (TOML)")],
+) -> None:
+    """Create a node home: configuration, SQLite database, Ed25519 signing key (0600)."""
+    if not network.is_file():
+        raise InvalidInput(f"{network}: network file not found; give --network FILE")
+    load_node_network(network, party)  # the party must be in the network
+    public_key = init_node_home(home, party=party, network_file=network)
+    settings = load_node_settings(home)
+    SqlStore.open(settings.database_url).close()
+    database = settings.home / DATABASE_FILE
+    if database.exists():
+        database.chmod(0o600)  # WAL and shared-memory files inherit this mode
+    typer.echo(f"party: {party}")
+    typer.echo(f"public key: {public_key}")
+
+
+@node_app.command("key")
+@reports_errors
+def key(home: Annotated[Path, typer.Argument(help="the node home directory")]) -> None:
+    """Print the node's public key (ed25519:<base64>)."""
+    typer.echo(node_public_key(home))
