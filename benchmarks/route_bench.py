@@ -55,9 +55,13 @@ def generated_network(parties: int = 200, agreements: int = 5000, seed: int = 7)
         in_force = date(2000, 1, 1) + timedelta(days=rng.randint(0, 7000))
         events: tuple[AgreementEvent, ...] = ()
         if rng.random() < 0.3:
-            events = (AgreementEvent(on=in_force + timedelta(days=rng.randint(1, 5000)),
-                                     kind=EventKind.TERMINATION_NOTICE,
-                                     by=PartyCode(members[0])),)
+            events = (
+                AgreementEvent(
+                    on=in_force + timedelta(days=rng.randint(1, 5000)),
+                    kind=EventKind.TERMINATION_NOTICE,
+                    by=PartyCode(members[0]),
+                ),
+            )
         topics = frozenset({"*"}) if rng.random() < 0.5 else frozenset(rng.sample(TOPICS, 5))
         agreement_id = f"ag-{n:05d}"
         found[agreement_id] = Agreement(
@@ -65,9 +69,11 @@ def generated_network(parties: int = 200, agreements: int = 5000, seed: int = 7)
             kind=AgreementKind.RELAY if relay else AgreementKind.BILATERAL,
             parties=tuple(PartyCode(m) for m in members),
             scope=Scope(max_level=rng.choice(list(LEVELS)), topics=topics),
-            in_force=in_force, hub=PartyCode(hub) if hub else None,
+            in_force=in_force,
+            hub=PartyCode(hub) if hub else None,
             term=parse_duration("P1Y") if rng.random() < 0.5 else None,
-            notice=parse_duration("P90D"), events=events,
+            notice=parse_duration("P90D"),
+            events=events,
         )
     return Network(
         name="generated",
@@ -91,12 +97,15 @@ def requests(network: Network, count: int, seed: int) -> list[RouteRequest]:
         if len(members) < 2:
             members = codes
         originator, recipient = rng.sample(members, 2)
-        out.append(RouteRequest(
-            originator=originator, recipient=recipient,
-            level=rng.choice(["CONFIDENTIAL", "SECRET", "TOP SECRET"]),
-            topics=(rng.choice(topics),),
-            on=date(2014, 1, 1) + timedelta(days=rng.randint(0, 3650)),
-        ))
+        out.append(
+            RouteRequest(
+                originator=originator,
+                recipient=recipient,
+                level=rng.choice(["CONFIDENTIAL", "SECRET", "TOP SECRET"]),
+                topics=(rng.choice(topics),),
+                on=date(2014, 1, 1) + timedelta(days=rng.randint(0, 3650)),
+            )
+        )
     return out
 
 
@@ -125,13 +134,16 @@ def main() -> None:
     started = time.perf_counter()
     large = generated_network()
     built = time.perf_counter() - started
-    print(f"# {platform.processor() or platform.machine()}, {date.today()}, "
-          f"python {platform.python_version()}; generated network built in {built:.2f} s")
-    print("| network | routes/run | runs | p50 ms (median of runs) | p99 ms (median of runs) "
-          "| direct/relay/deny |")
+    print(
+        f"# {platform.processor() or platform.machine()}, {date.today()}, "
+        f"python {platform.python_version()}; generated network built in {built:.2f} s"
+    )
+    print(
+        "| network | routes/run | runs | p50 ms (median of runs) | p99 ms (median of runs) "
+        "| direct/relay/deny |"
+    )
     print("|---|---|---|---|---|---|")
-    for name, network in (("bundled scenario", scenario), ("200 parties, 5,000 agreements",
-                                                           large)):
+    for name, network in (("bundled scenario", scenario), ("200 parties, 5,000 agreements", large)):
         p50s, p99s = [], []
         kinds: dict[str, int] = {}
         for run in range(args.runs):
@@ -140,8 +152,10 @@ def main() -> None:
             p50s.append(percentile(timings, 0.50))
             p99s.append(percentile(timings, 0.99))
         mix = "/".join(str(kinds[k.value]) for k in RouteKind)
-        print(f"| {name} | {args.routes} | {args.runs} | {statistics.median(p50s):.3f} "
-              f"| {statistics.median(p99s):.3f} | {mix} |")
+        print(
+            f"| {name} | {args.routes} | {args.runs} | {statistics.median(p50s):.3f} "
+            f"| {statistics.median(p99s):.3f} | {mix} |"
+        )
 
 
 if __name__ == "__main__":

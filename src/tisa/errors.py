@@ -77,7 +77,15 @@ class Conflict(TisaError):
 
 
 class VerificationError(TisaError):
-    """A signature, envelope or proof did not verify."""
+    """A signature, envelope or proof did not verify.
+
+    ``str(exc)`` is the opaque answer a peer may see; ``detail`` says what
+    exactly failed and belongs in the local log only.
+    """
+
+    def __init__(self, message: str = "did not verify", *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class IntegrityError(TisaError):

@@ -8,8 +8,19 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "tisa"
 PURE = ("model", "agreements", "policy", "ledger")
 ADAPTERS = ("store", "exchange", "api", "cli", "config")
-IO_MODULES = {"sqlite3", "sqlalchemy", "httpx", "starlette", "uvicorn", "socket", "requests",
-              "os", "subprocess", "typer", "rich"}
+IO_MODULES = {
+    "sqlite3",
+    "sqlalchemy",
+    "httpx",
+    "starlette",
+    "uvicorn",
+    "socket",
+    "requests",
+    "os",
+    "subprocess",
+    "typer",
+    "rich",
+}
 
 
 def imports_of(path: Path) -> set[str]:

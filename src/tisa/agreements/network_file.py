@@ -14,6 +14,7 @@ from typing import Any
 
 from tisa.agreements.lifecycle import lifecycle_errors
 from tisa.crypto.keys import parse_public_key
+from tisa.crypto.sealing import parse_seal_public_key
 from tisa.errors import InvalidInput, NetworkFileError, Problem
 from tisa.model.durations import Duration, parse_duration
 from tisa.model.levels import REFERENCE_LEVELS, is_reference_level
@@ -37,7 +38,7 @@ AGREEMENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ENDPOINT = re.compile(r"https?://[^\s/?#]+(?::\d+)?/?")
 
 _TOP_KEYS = {"name", "parties", "agreements"}
-_PARTY_KEYS = {"name", "levels", "endpoint", "public_key"}
+_PARTY_KEYS = {"name", "levels", "endpoint", "public_key", "seal_key"}
 _AGREEMENT_KEYS = {
     "name",
     "kind",
@@ -128,12 +129,20 @@ def _parse_parties(value: Any, out: _Collector) -> dict[str, Party]:
             except InvalidInput as exc:
                 out.add(where, "public_key", f"{exc} (as printed by 'tisa node key DIR')")
                 public_key = None
+        seal_key = raw.get("seal_key")
+        if seal_key is not None:
+            try:
+                parse_seal_public_key(seal_key if isinstance(seal_key, str) else repr(seal_key))
+            except InvalidInput as exc:
+                out.add(where, "seal_key", f"{exc} (as printed by 'tisa node key DIR --seal')")
+                seal_key = None
         parties[code] = Party(
             code=PartyCode(code),
             name=name,
             levels=levels,
             endpoint=endpoint,
             public_key=public_key,
+            seal_key=seal_key,
         )
     return parties
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from tisa.errors import ConfigError, InvalidInput
 
@@ -24,37 +25,49 @@ def generate_signing_key() -> Ed25519PrivateKey:
 
 def save_private_key(key: Ed25519PrivateKey, path: Path) -> None:
     """Write the key as PKCS#8 PEM, created with mode 0600 and never widened."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-        out.flush()
-        os.fsync(out.fileno())
+    write_secret_file(path, private_key_pem(key))
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """Load the node's key, refusing one that others can read."""
+    key = load_private_pem(path, "signing key")
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{path}: not an Ed25519 key")
+    return key
+
+
+def private_key_pem(key: PrivateKeyTypes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 (never over an existing file) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def load_private_pem(path: Path, what: str) -> PrivateKeyTypes:
+    """Load a PEM private key, refusing a file that others can read."""
     try:
         mode = path.stat().st_mode & 0o777
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the signing key ({exc.strerror})") from exc
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
     if mode & 0o077:
         raise ConfigError(
-            f"{path}: the signing key is readable by others (mode {mode:o}); "
-            f"fix with: chmod 600 {path}"
+            f"{path}: the {what} is readable by others (mode {mode:o}); fix with: chmod 600 {path}"
         )
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        return serialization.load_pem_private_key(data, password=None)
     except ValueError as exc:
         raise ConfigError(f"{path}: not a PEM private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"{path}: not an Ed25519 key")
-    return key
 
 
 def public_key_bytes(key: Ed25519PublicKey) -> bytes:

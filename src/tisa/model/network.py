@@ -29,6 +29,8 @@ class Party:
     levels: Mapping[str, str]
     endpoint: str | None = None
     public_key: str | None = None
+    #: X25519 key the party's node opens sealed items with (``x25519:<base64>``)
+    seal_key: str | None = None
 
     def native_level(self, reference: str) -> str | None:
         return self.levels.get(reference)

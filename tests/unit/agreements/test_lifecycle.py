@@ -22,8 +22,13 @@ levels = { CONFIDENTIAL = "hi", SECRET = "gokuhi", "TOP SECRET" = "kimitsu" }
 """
 
 
-def gsomia(events: str = "", *, term: str | None = '"P1Y"', notice: str | None = '"P90D"',
-           in_force: str = "2016-11-23") -> Agreement:
+def gsomia(
+    events: str = "",
+    *,
+    term: str | None = '"P1Y"',
+    notice: str | None = '"P90D"',
+    in_force: str = "2016-11-23",
+) -> Agreement:
     lines = [
         PARTIES,
         "[agreements.g]",
@@ -189,15 +194,17 @@ def test_partial_amendment_keeps_the_other_field() -> None:
 
 def test_anniversary_of_29_february_does_not_drift() -> None:
     agreement = gsomia(in_force="2016-02-29", notice=None)
-    with_notice = gsomia(event("2020-01-01", "termination-notice"), in_force="2016-02-29",
-                         notice=None)
+    with_notice = gsomia(
+        event("2020-01-01", "termination-notice"), in_force="2016-02-29", notice=None
+    )
     assert status_on(with_notice, d("2020-01-01")).ends_on == d("2020-02-29")
     assert "2017-02-28" in status_on(agreement, d("2016-03-01")).reason
 
 
 def test_long_lived_agreement_finds_term_end_quickly() -> None:
-    agreement = gsomia(event("2999-08-01", "termination-notice"), in_force="1900-01-01",
-                       notice='"P30D"')
+    agreement = gsomia(
+        event("2999-08-01", "termination-notice"), in_force="1900-01-01", notice='"P30D"'
+    )
     assert status_on(agreement, d("2999-08-01")).ends_on == d("3000-01-01")
 
 
@@ -205,17 +212,26 @@ def test_long_lived_agreement_finds_term_end_quickly() -> None:
     ("events", "message"),
     [
         (event("2016-11-01", "termination-notice"), "not in force yet"),
-        (event("2019-08-23", "termination-notice") + event("2019-12-01", "notice-suspended"),
-         "ended on 2019-11-23"),
+        (
+            event("2019-08-23", "termination-notice") + event("2019-12-01", "notice-suspended"),
+            "ended on 2019-11-23",
+        ),
         (event("2019-08-23", "notice-withdrawn"), "never given"),
         (event("2019-08-23", "notice-suspended"), "no termination notice"),
         (event("2019-08-23", "notice-resumed"), "no suspended notice"),
-        (event("2019-08-23", "termination-notice") + event("2019-09-01", "termination-notice"),
-         "already pending"),
-        (event("2019-08-23", "termination-notice") + event("2019-09-01", "notice-resumed"),
-         "no suspended notice"),
-        (event("2018-01-01", "terminated") + event("2018-02-01", "amended",
-         'changes = { topics = ["a"] }'), "not in force that day"),
+        (
+            event("2019-08-23", "termination-notice") + event("2019-09-01", "termination-notice"),
+            "already pending",
+        ),
+        (
+            event("2019-08-23", "termination-notice") + event("2019-09-01", "notice-resumed"),
+            "no suspended notice",
+        ),
+        (
+            event("2018-01-01", "terminated")
+            + event("2018-02-01", "amended", 'changes = { topics = ["a"] }'),
+            "not in force that day",
+        ),
     ],
 )
 def test_events_that_do_not_fit_are_errors_naming_agreement_event_and_date(

@@ -96,11 +96,10 @@ def test_bad_duration() -> None:
 
 
 def test_event_on_a_day_not_in_force() -> None:
-    text = problems(
-        GOOD + '[[agreements.tisa.events]]\ndate = 2014-01-01\nevent = "terminated"\n'
+    text = problems(GOOD + '[[agreements.tisa.events]]\ndate = 2014-01-01\nevent = "terminated"\n')
+    assert (
+        "agreement tisa: events[0]: terminated on 2014-01-01: the agreement is not in force" in text
     )
-    assert "agreement tisa: events[0]: terminated on 2014-01-01: the agreement is not in force" \
-        in text
 
 
 def test_withdrawing_a_notice_never_given() -> None:
@@ -127,9 +126,7 @@ def test_unknown_fields_are_errors_not_ignored() -> None:
 
 
 def test_bilateral_needs_two_parties_and_no_hub() -> None:
-    text = problems(
-        GOOD.replace('kind = "relay"', 'kind = "bilateral"')
-    )
+    text = problems(GOOD.replace('kind = "relay"', 'kind = "bilateral"'))
     assert "exactly 2 parties" in text and "only relay agreements have a hub" in text
 
 
@@ -155,7 +152,13 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_bad_public_key_and_endpoint() -> None:
     text = problems(
-        GOOD.replace('name = "Korea"', 'name = "Korea"\nendpoint = "ftp://x"\n'
-                     'public_key = "ed25519:AAAA"')
+        GOOD.replace(
+            'name = "Korea"', 'name = "Korea"\nendpoint = "ftp://x"\npublic_key = "ed25519:AAAA"'
+        )
     )
     assert "party KOR: endpoint" in text and "party KOR: public_key" in text
+
+
+def test_seal_key_is_checked() -> None:
+    text = problems(GOOD.replace('name = "Korea"', 'name = "Korea"\nseal_key = "x25519:AAAA"'))
+    assert "party KOR: seal_key" in text

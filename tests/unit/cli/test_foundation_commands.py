@@ -14,8 +14,13 @@ SCENARIO = str(ROOT / "scenarios" / "korea-japan-2019.toml")
 
 
 def tisa(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tisa", *args], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tisa", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def route(*args: str) -> dict[str, object]:
@@ -35,7 +40,8 @@ def test_check_bundled_scenario() -> None:
 def test_check_reports_every_problem_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        Path(SCENARIO).read_text(encoding="utf-8")
+        Path(SCENARIO)
+        .read_text(encoding="utf-8")
         .replace('hub = "USA"', 'hub = "CHN"')
         .replace('notice = "P90D"', 'notice = "90 days"'),
         encoding="utf-8",
@@ -67,8 +73,12 @@ def test_status_json_contract() -> None:
 
 @pytest.mark.parametrize(
     ("day", "state"),
-    [("2016-11-22", "pending"), ("2019-11-21", "notice-given"),
-     ("2019-11-22", "notice-suspended"), ("2023-03-21", "in-force")],
+    [
+        ("2016-11-22", "pending"),
+        ("2019-11-21", "notice-given"),
+        ("2019-11-22", "notice-suspended"),
+        ("2023-03-21", "in-force"),
+    ],
 )
 def test_status_states_over_the_timeline(day: str, state: str) -> None:
     rows = json.loads(tisa("network", "status", SCENARIO, "--on", day, "--json").stdout)
@@ -83,8 +93,7 @@ def test_status_table_for_people() -> None:
 
 def test_route_json_is_exactly_the_contract_object() -> None:
     result = route("--level", "SECRET", "--topic", "nk-missile", "--on", "2017-05-14")
-    assert list(result) == ["decision", "path", "agreements", "consent_from", "marking",
-                            "reasons"]
+    assert list(result) == ["decision", "path", "agreements", "consent_from", "marking", "reasons"]
     assert result["decision"] == "direct"
     assert result["path"] == ["KOR", "JPN"]
     assert result["marking"] == {"level": "極秘", "originator": "KOR"}
@@ -97,24 +106,60 @@ def test_route_with_native_level_and_deny_shape() -> None:
 
 
 def test_route_onward_with_holder_and_rel_to() -> None:
-    done = tisa("route", SCENARIO, "--from", "KOR", "--to", "USA", "--holder", "JPN",
-                "--level", "SECRET", "--topic", "nk-missile", "--rel-to", "USA",
-                "--rel-to", "JPN", "--on", "2017-05-14", "--json")
+    done = tisa(
+        "route",
+        SCENARIO,
+        "--from",
+        "KOR",
+        "--to",
+        "USA",
+        "--holder",
+        "JPN",
+        "--level",
+        "SECRET",
+        "--topic",
+        "nk-missile",
+        "--rel-to",
+        "USA",
+        "--rel-to",
+        "JPN",
+        "--on",
+        "2017-05-14",
+        "--json",
+    )
     result = json.loads(done.stdout)
     assert result["decision"] == "direct" and result["consent_from"] == ["KOR"]
 
 
 def test_route_with_node_policy_file(tmp_path: Path) -> None:
     policy = tmp_path / "local.cedar"
-    policy.write_text('@id("no-missile-items")\nforbid (principal, action, resource) when '
-                      '{ context.topics.contains("nk-missile") };\n', encoding="utf-8")
-    result = route("--level", "SECRET", "--topic", "nk-missile", "--on", "2017-05-14",
-                   "--policy", str(policy))
+    policy.write_text(
+        '@id("no-missile-items")\nforbid (principal, action, resource) when '
+        '{ context.topics.contains("nk-missile") };\n',
+        encoding="utf-8",
+    )
+    result = route(
+        "--level", "SECRET", "--topic", "nk-missile", "--on", "2017-05-14", "--policy", str(policy)
+    )
     assert result["decision"] == "deny"
     assert "no-missile-items" in " ".join(result["reasons"])  # type: ignore[arg-type]
     policy.write_text('@id("p") permit (principal, action, resource);', encoding="utf-8")
-    done = tisa("route", SCENARIO, "--from", "KOR", "--to", "JPN", "--level", "SECRET",
-                "--topic", "nk-missile", "--on", "2017-05-14", "--policy", str(policy))
+    done = tisa(
+        "route",
+        SCENARIO,
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        "--level",
+        "SECRET",
+        "--topic",
+        "nk-missile",
+        "--on",
+        "2017-05-14",
+        "--policy",
+        str(policy),
+    )
     assert done.returncode == 2 and "may only 'forbid'" in done.stderr
 
 
@@ -123,8 +168,10 @@ def test_route_with_node_policy_file(tmp_path: Path) -> None:
     [
         (["--level", "SECRET", "--topic", "x", "--on", "2019-13-01"], "is not a date"),
         (["--level", "SEKRIT", "--topic", "x", "--on", "2019-01-01"], "unknown level"),
-        (["--level", "SECRET", "--topic", "x", "--on", "2019-01-01", "--holder", "CHN"],
-         "unknown party 'CHN'"),
+        (
+            ["--level", "SECRET", "--topic", "x", "--on", "2019-01-01", "--holder", "CHN"],
+            "unknown party 'CHN'",
+        ),
     ],
 )
 def test_route_bad_input_exits_2_with_a_message(args: list[str], message: str) -> None:
@@ -134,8 +181,20 @@ def test_route_bad_input_exits_2_with_a_message(args: list[str], message: str) -
 
 
 def test_route_missing_file_exits_2() -> None:
-    done = tisa("route", "/nonexistent.toml", "--from", "KOR", "--to", "JPN", "--level",
-                "SECRET", "--topic", "x", "--on", "2019-01-01")
+    done = tisa(
+        "route",
+        "/nonexistent.toml",
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        "--level",
+        "SECRET",
+        "--topic",
+        "x",
+        "--on",
+        "2019-01-01",
+    )
     assert done.returncode == 2 and "not found" in done.stderr
 
 

@@ -22,17 +22,32 @@ levels = { CONFIDENTIAL = "a3", SECRET = "a2" }
 """
 
 
-def bilateral(agreement_id: str, a: str, b: str, *, max_level: str = "TOP SECRET",
-              topics: str = '["*"]', in_force: str = "2000-01-01", extra: str = "") -> str:
+def bilateral(
+    agreement_id: str,
+    a: str,
+    b: str,
+    *,
+    max_level: str = "TOP SECRET",
+    topics: str = '["*"]',
+    in_force: str = "2000-01-01",
+    extra: str = "",
+) -> str:
     return (
         f'[agreements.{agreement_id}]\nkind = "bilateral"\nparties = ["{a}", "{b}"]\n'
         f'max_level = "{max_level}"\ntopics = {topics}\nin_force = {in_force}\n{extra}\n'
     )
 
 
-def relay(agreement_id: str, hub: str, members: list[str], *, max_level: str = "SECRET",
-          topics: str = '["nk-nuclear", "nk-missile"]', in_force: str = "2000-01-01",
-          extra: str = "") -> str:
+def relay(
+    agreement_id: str,
+    hub: str,
+    members: list[str],
+    *,
+    max_level: str = "SECRET",
+    topics: str = '["nk-nuclear", "nk-missile"]',
+    in_force: str = "2000-01-01",
+    extra: str = "",
+) -> str:
     quoted = ", ".join(f'"{m}"' for m in members)
     return (
         f'[agreements.{agreement_id}]\nkind = "relay"\nhub = "{hub}"\nparties = [{quoted}]\n'
@@ -48,9 +63,14 @@ def network(*agreements: str) -> Network:
 #: the US, and Japan–Australia.
 def world() -> Network:
     return network(
-        bilateral("kor-jpn", "KOR", "JPN", max_level="SECRET",
-                  extra='[[agreements.kor-jpn.events]]\ndate = 2019-01-01\n'
-                        'event = "termination-notice"\nby = "KOR"\n'),
+        bilateral(
+            "kor-jpn",
+            "KOR",
+            "JPN",
+            max_level="SECRET",
+            extra="[[agreements.kor-jpn.events]]\ndate = 2019-01-01\n"
+            'event = "termination-notice"\nby = "KOR"\n',
+        ),
         bilateral("us-kor", "USA", "KOR"),
         bilateral("us-jpn", "USA", "JPN"),
         bilateral("jpn-aus", "JPN", "AUS", max_level="SECRET"),

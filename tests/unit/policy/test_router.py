@@ -17,11 +17,28 @@ BEFORE = date(2018, 6, 1)  # kor-jpn in force
 AFTER = date(2019, 6, 1)  # kor-jpn ended on 2019-01-01 (no term, no notice period)
 
 
-def ask(router: Router, *, o: str = "KOR", r: str = "JPN", level: str = "SECRET",
-        topics: tuple[str, ...] = ("nk-missile",), on: date = BEFORE, holder: str | None = None,
-        rel_to: tuple[str, ...] | None = None) -> dict[str, object]:
-    decision = router.decide(RouteRequest(originator=o, recipient=r, level=level, topics=topics,
-                                          on=on, holder=holder, rel_to=rel_to))
+def ask(
+    router: Router,
+    *,
+    o: str = "KOR",
+    r: str = "JPN",
+    level: str = "SECRET",
+    topics: tuple[str, ...] = ("nk-missile",),
+    on: date = BEFORE,
+    holder: str | None = None,
+    rel_to: tuple[str, ...] | None = None,
+) -> dict[str, object]:
+    decision = router.decide(
+        RouteRequest(
+            originator=o,
+            recipient=r,
+            level=level,
+            topics=topics,
+            on=on,
+            holder=holder,
+            rel_to=rel_to,
+        )
+    )
     return decision.to_json()
 
 
@@ -93,27 +110,32 @@ def test_rel_to_without_hub_makes_the_relay_impossible(router: Router) -> None:
 
 
 def test_sealed_relay_carries_an_item_the_hub_may_not_read() -> None:
-    sealed = Router(network(
-        bilateral("us-kor", "USA", "KOR"), bilateral("us-jpn", "USA", "JPN"),
-        relay("tisa", "USA", ["USA", "KOR", "JPN"], extra="hub_reads = false"),
-    ))
+    sealed = Router(
+        network(
+            bilateral("us-kor", "USA", "KOR"),
+            bilateral("us-jpn", "USA", "JPN"),
+            relay("tisa", "USA", ["USA", "KOR", "JPN"], extra="hub_reads = false"),
+        )
+    )
     result = ask(sealed, rel_to=("JPN",))
     assert result["decision"] == "relay"
     assert result["path"] == ["KOR", "USA", "JPN"]
 
 
 def test_relay_needs_both_bilateral_legs_to_cover_the_item() -> None:
-    no_second_leg = Router(network(
-        bilateral("us-kor", "USA", "KOR"), relay("tisa", "USA", ["USA", "KOR", "JPN"])
-    ))
+    no_second_leg = Router(
+        network(bilateral("us-kor", "USA", "KOR"), relay("tisa", "USA", ["USA", "KOR", "JPN"]))
+    )
     result = ask(no_second_leg)
     assert result["decision"] == "deny"
     assert "at least one is missing" in " ".join(result["reasons"])  # type: ignore[arg-type]
-    narrow_leg = Router(network(
-        bilateral("us-kor", "USA", "KOR"),
-        bilateral("us-jpn", "USA", "JPN", max_level="CONFIDENTIAL"),
-        relay("tisa", "USA", ["USA", "KOR", "JPN"]),
-    ))
+    narrow_leg = Router(
+        network(
+            bilateral("us-kor", "USA", "KOR"),
+            bilateral("us-jpn", "USA", "JPN", max_level="CONFIDENTIAL"),
+            relay("tisa", "USA", ["USA", "KOR", "JPN"]),
+        )
+    )
     result = ask(narrow_leg)
     assert result["decision"] == "deny"
     assert "us-jpn (USA→JPN)" in " ".join(result["reasons"])  # type: ignore[arg-type]
@@ -159,12 +181,16 @@ def test_among_direct_candidates_the_alphabetically_first_agreement_wins() -> No
 
 
 def test_among_relays_the_alphabetically_first_wins() -> None:
-    two = Router(network(
-        bilateral("us-kor", "USA", "KOR"), bilateral("us-jpn", "USA", "JPN"),
-        bilateral("aus-kor", "AUS", "KOR"), bilateral("aus-jpn", "AUS", "JPN"),
-        relay("z-relay", "USA", ["USA", "KOR", "JPN"]),
-        relay("a-relay", "AUS", ["AUS", "KOR", "JPN"]),
-    ))
+    two = Router(
+        network(
+            bilateral("us-kor", "USA", "KOR"),
+            bilateral("us-jpn", "USA", "JPN"),
+            bilateral("aus-kor", "AUS", "KOR"),
+            bilateral("aus-jpn", "AUS", "JPN"),
+            relay("z-relay", "USA", ["USA", "KOR", "JPN"]),
+            relay("a-relay", "AUS", ["AUS", "KOR", "JPN"]),
+        )
+    )
     result = ask(two)
     assert result["path"] == ["KOR", "AUS", "JPN"]
     assert result["agreements"] == ["a-relay", "aus-kor", "aus-jpn"]
@@ -191,18 +217,24 @@ def test_no_agreement_at_all(router: Router) -> None:
         ({"topics": ("Bad Topic",)}, "lower-case label"),
     ],
 )
-def test_bad_questions_are_errors(router: Router, kwargs: dict[str, object],
-                                  message: str) -> None:
+def test_bad_questions_are_errors(router: Router, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         ask(router, **kwargs)  # type: ignore[arg-type]
 
 
 def test_node_forbid_policy_denies_and_is_named_in_the_reasons() -> None:
-    policy = ReleasePolicy([PolicyFile(name="local.cedar", text=(
-        '@id("no-nuclear-to-japan")\n'
-        'forbid (principal, action, resource) when {\n'
-        '  context.recipient == Party::"JPN" && context.topics.contains("nk-nuclear")\n};\n'
-    ))])
+    policy = ReleasePolicy(
+        [
+            PolicyFile(
+                name="local.cedar",
+                text=(
+                    '@id("no-nuclear-to-japan")\n'
+                    "forbid (principal, action, resource) when {\n"
+                    '  context.recipient == Party::"JPN" && context.topics.contains("nk-nuclear")\n};\n'
+                ),
+            )
+        ]
+    )
     strict = Router(world(), policy=policy)
     assert ask(strict, topics=("nk-missile",))["decision"] == "direct"
     result = ask(strict, topics=("nk-nuclear",))
@@ -212,30 +244,46 @@ def test_node_forbid_policy_denies_and_is_named_in_the_reasons() -> None:
 
 def test_node_policy_files_may_not_permit() -> None:
     with pytest.raises(InvalidInput, match="may only 'forbid'"):
-        ReleasePolicy([PolicyFile(name="p.cedar",
-                                  text='@id("x") permit (principal, action, resource);')])
+        ReleasePolicy(
+            [PolicyFile(name="p.cedar", text='@id("x") permit (principal, action, resource);')]
+        )
 
 
 def test_node_policy_files_need_ids_and_valid_facts() -> None:
     with pytest.raises(InvalidInput, match="has no @id"):
         ReleasePolicy([PolicyFile(name="p.cedar", text="forbid (principal, action, resource);")])
     with pytest.raises(InvalidInput, match="does not fit the release schema"):
-        ReleasePolicy([PolicyFile(name="p.cedar", text=(
-            '@id("x") forbid (principal, action, resource) when { context.colour == "red" };'
-        ))])
+        ReleasePolicy(
+            [
+                PolicyFile(
+                    name="p.cedar",
+                    text=(
+                        '@id("x") forbid (principal, action, resource) when { context.colour == "red" };'
+                    ),
+                )
+            ]
+        )
     with pytest.raises(InvalidInput, match="Cedar syntax error"):
         ReleasePolicy([PolicyFile(name="p.cedar", text="forbid (")])
     with pytest.raises(InvalidInput, match="already used"):
-        ReleasePolicy([PolicyFile(name="p.cedar", text=(
-            '@id("agreement-not-in-force") forbid (principal, action, resource);'
-        ))])
+        ReleasePolicy(
+            [
+                PolicyFile(
+                    name="p.cedar",
+                    text=('@id("agreement-not-in-force") forbid (principal, action, resource);'),
+                )
+            ]
+        )
 
 
 def test_decisions_name_the_cedar_policies_behind_them(router: Router) -> None:
     result = ask(router, on=AFTER, level="TOP SECRET", topics=("cyber",))
     text = " ".join(result["reasons"])  # type: ignore[arg-type]
-    for policy in ("agreement-not-in-force", "level-above-agreement-scope",
-                   "topic-outside-agreement-scope"):
+    for policy in (
+        "agreement-not-in-force",
+        "level-above-agreement-scope",
+        "topic-outside-agreement-scope",
+    ):
         assert policy in text
 
 

@@ -32,14 +32,18 @@ LEVELS = {"CONFIDENTIAL": "c", "SECRET": "s", "TOP SECRET": "ts"}
 
 
 def _party(code: str) -> Party:
-    return Party(code=PartyCode(code), name=code,
-                 levels={k: f"{code.lower()}-{v}" for k, v in LEVELS.items()})
+    return Party(
+        code=PartyCode(code),
+        name=code,
+        levels={k: f"{code.lower()}-{v}" for k, v in LEVELS.items()},
+    )
 
 
 @st.composite
 def scopes(draw: st.DrawFn) -> Scope:
-    topics = draw(st.one_of(st.just(frozenset({"*"})),
-                            st.frozensets(st.sampled_from(TOPICS), min_size=1)))
+    topics = draw(
+        st.one_of(st.just(frozenset({"*"})), st.frozensets(st.sampled_from(TOPICS), min_size=1))
+    )
     return Scope(max_level=draw(st.sampled_from(REFERENCE_LEVELS[1:])), topics=topics)
 
 
@@ -56,8 +60,12 @@ def agreements(draw: st.DrawFn, agreement_id: str) -> Agreement:
     term = draw(st.sampled_from([None, "P1Y", "P6M"]))
     notice = draw(st.sampled_from([None, "P30D", "P90D"]))
     base = Agreement(
-        id=AgreementId(agreement_id), kind=kind, parties=tuple(PartyCode(m) for m in members),
-        scope=draw(scopes()), in_force=in_force, hub=PartyCode(hub) if hub else None,
+        id=AgreementId(agreement_id),
+        kind=kind,
+        parties=tuple(PartyCode(m) for m in members),
+        scope=draw(scopes()),
+        in_force=in_force,
+        hub=PartyCode(hub) if hub else None,
         term=parse_duration(term) if term else None,
         notice=parse_duration(notice) if notice else None,
         hub_reads=draw(st.booleans()) if kind is AgreementKind.RELAY else True,
@@ -68,8 +76,11 @@ def agreements(draw: st.DrawFn, agreement_id: str) -> Agreement:
     for _ in range(draw(st.integers(0, 4))):
         day = day + timedelta(days=draw(st.integers(0, 400)))
         kind_ = draw(st.sampled_from(list(EventKind)))
-        changes = ScopeChange(max_level=draw(st.sampled_from(REFERENCE_LEVELS[1:])),
-                              topics=None) if kind_ is EventKind.AMENDED else None
+        changes = (
+            ScopeChange(max_level=draw(st.sampled_from(REFERENCE_LEVELS[1:])), topics=None)
+            if kind_ is EventKind.AMENDED
+            else None
+        )
         candidate = AgreementEvent(on=day, kind=kind_, by=base.parties[0], changes=changes)
         trial = Agreement(**{**base.__dict__, "events": (*events, candidate)})
         if not lifecycle_errors(trial):
@@ -90,17 +101,17 @@ def requests(draw: st.DrawFn) -> RouteRequest:
     holder = draw(st.sampled_from([None, originator, other]))
     rel_to = draw(st.one_of(st.none(), st.lists(st.sampled_from(CODES), max_size=3)))
     return RouteRequest(
-        originator=originator, recipient=recipient,
+        originator=originator,
+        recipient=recipient,
         level=draw(st.sampled_from([*list(REFERENCE_LEVELS[1:]), f"{originator.lower()}-s"])),
-        topics=tuple(draw(st.lists(st.sampled_from(TOPICS), min_size=1, max_size=2,
-                                   unique=True))),
-        on=EPOCH + timedelta(days=draw(st.integers(0, 4000))), holder=holder,
+        topics=tuple(draw(st.lists(st.sampled_from(TOPICS), min_size=1, max_size=2, unique=True))),
+        on=EPOCH + timedelta(days=draw(st.integers(0, 4000))),
+        holder=holder,
         rel_to=tuple(rel_to) if rel_to is not None else None,
     )
 
 
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

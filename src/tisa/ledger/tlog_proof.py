@@ -1,0 +1,101 @@
+"""C2SP tlog-proof (c2sp.org/tlog-proof): an offline-verifiable receipt that an entry is logged.
+
+Format (lines end in a newline)::
+
+    c2sp.org/tlog-proof@v1
+    extra <base64>            optional, unauthenticated application data
+    index <leaf index>
+    <base64 inclusion proof hash>   zero or more, leaf sibling first
+    <empty line>
+    <signed checkpoint note, verbatim, with any cosignatures>
+
+The record itself is not in the proof: the verifier supplies the entry (or its
+leaf hash) it wants proven, with the log's key and, optionally, witness keys.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tisa.errors import InvalidInput, VerificationError
+from tisa.ledger.checkpoint import Checkpoint, format_size, open_checkpoint, parse_size
+from tisa.ledger.cosignature import count_cosigners
+from tisa.ledger.note import Verifier, decode_strict_base64, parse_note
+from tisa.ledger.proofs import verify_inclusion
+
+__all__ = ["TLOG_PROOF_HEADER", "TlogProof", "parse_tlog_proof", "verify_tlog_proof"]
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+_MAX_PROOF_HASHES = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlogProof:
+    index: int
+    proof: tuple[bytes, ...]
+    checkpoint_note: bytes
+    extra: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        lines = [TLOG_PROOF_HEADER]
+        if self.extra is not None:
+            lines.append("extra " + base64.b64encode(self.extra).decode("ascii"))
+        lines.append(f"index {format_size(self.index)}")
+        lines.extend(base64.b64encode(h).decode("ascii") for h in self.proof)
+        return ("\n".join(lines) + "\n\n").encode() + self.checkpoint_note
+
+
+def parse_tlog_proof(data: bytes) -> TlogProof:
+    head, sep, note = data.partition(b"\n\n")
+    if not sep:
+        raise InvalidInput("tlog-proof has no blank line before its checkpoint")
+    try:
+        lines = head.decode("ascii").split("\n")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("tlog-proof header lines must be ASCII") from exc
+    if lines[0] != TLOG_PROOF_HEADER:
+        raise InvalidInput(f"tlog-proof must start with the line {TLOG_PROOF_HEADER!r}")
+    rest = lines[1:]
+    extra = None
+    if rest and rest[0].startswith("extra "):
+        extra = decode_strict_base64(rest[0][6:], what="tlog-proof extra data")
+        rest = rest[1:]
+    if not rest or not rest[0].startswith("index "):
+        raise InvalidInput("tlog-proof needs an 'index <n>' line")
+    index = parse_size(rest[0][6:], what="tlog-proof index")
+    hashes = rest[1:]
+    if len(hashes) > _MAX_PROOF_HASHES:
+        raise InvalidInput(f"tlog-proof has {len(hashes)} proof lines; at most {_MAX_PROOF_HASHES}")
+    proof = []
+    for i, line in enumerate(hashes):
+        h = decode_strict_base64(line, what=f"tlog-proof hash {i + 1}")
+        if len(h) != 32:
+            raise InvalidInput(f"tlog-proof hash {i + 1} is not 32 bytes")
+        proof.append(h)
+    parse_note(note)  # the checkpoint must at least be a well-formed note
+    return TlogProof(index=index, proof=tuple(proof), checkpoint_note=note, extra=extra)
+
+
+def verify_tlog_proof(
+    proof: TlogProof | bytes,
+    *,
+    leaf_hash: bytes,
+    log_verifiers: Sequence[Verifier],
+    origin: str,
+    witness_verifiers: Sequence[Verifier] = (),
+    witness_quorum: int = 0,
+) -> Checkpoint:
+    """Verify offline that ``leaf_hash`` is at ``proof.index`` in a checkpoint signed by
+    the log and cosigned by at least ``witness_quorum`` of the given witnesses."""
+    parsed = parse_tlog_proof(proof) if isinstance(proof, bytes) else proof
+    signed = open_checkpoint(parsed.checkpoint_note, log_verifiers, origin=origin)
+    checkpoint = signed.checkpoint
+    cosigned = count_cosigners(signed.note, witness_verifiers)
+    if cosigned < witness_quorum:
+        raise VerificationError(
+            f"checkpoint is cosigned by {cosigned} known witness(es); {witness_quorum} required"
+        )
+    verify_inclusion(parsed.index, checkpoint.size, leaf_hash, parsed.proof, checkpoint.root_hash)
+    return checkpoint
