@@ -1,15 +1,13 @@
-"""One way for every command to turn a ``TisaError`` into a message and exit code 2."""
+"""The decorator form of ``tisa.cli.common.reported_errors``: a ``TisaError`` becomes its
+diagnostics on stderr and exit code 2."""
 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-import typer
-
-from tisa.errors import TisaError
+from tisa.cli.common import reported_errors
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -18,10 +16,7 @@ R = TypeVar("R")
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with reported_errors():
             return func(*args, **kwargs)
-        except TisaError as exc:
-            print(f"error: {exc.diagnostics()}", file=sys.stderr)
-            raise typer.Exit(2) from None
 
     return run
