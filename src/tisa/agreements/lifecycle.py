@@ -107,6 +107,8 @@ def _first_term_end(agreement: Agreement, fits: Callable[[date], bool], near: da
     longest = term.years * 366 + term.months * 31 + term.days
     k = max(1, (near - agreement.in_force).days // longest)
     while not fits(end := term.after(agreement.in_force, k)):
+        if end == date.max:
+            return end  # no term end left in the calendar
         k += 1
     return end
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from tisa.agreements.lifecycle import lifecycle_errors
@@ -99,6 +99,11 @@ def _table(value: Any, where: str, field: str, out: _Collector) -> dict[str, Any
     return value
 
 
+def _is_day(value: Any) -> bool:
+    """A TOML local date; a date-time is not a day (and would not compare with one)."""
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 def _parse_parties(value: Any, out: _Collector) -> dict[str, Party]:
     table = _table(value, "network", "parties", out)
     parties: dict[str, Party] = {}
@@ -165,6 +170,14 @@ def _parse_levels(value: Any, where: str, out: _Collector) -> dict[str, str]:
             continue
         if not isinstance(native, str) or not native.strip():
             out.add(where, f"levels.{reference}", "native name must be a non-empty string")
+            continue
+        if is_reference_level(native) and native != reference:
+            out.add(
+                where,
+                f"levels.{reference}",
+                f"native name {native!r} is the reference name of another level; it would be "
+                f"read as {native}. Give {reference} a different native name",
+            )
             continue
         if native in seen:
             out.add(
@@ -252,8 +265,8 @@ def _parse_agreement(
     max_level = _parse_max_level(raw.get("max_level"), parties, where, "max_level", out)
     topics = _parse_topics(raw.get("topics"), where, "topics", out)
     in_force = raw.get("in_force")
-    if not isinstance(in_force, date):
-        out.add(where, "in_force", f"{in_force!r}: must be a TOML date like 2016-11-23 (no quotes)")
+    if not _is_day(in_force):
+        out.add(where, "in_force", f"{in_force!r}: must be a TOML date like 2016-11-23 (no quotes, no time of day)")
     term = _parse_optional_duration(raw.get("term"), where, "term", out)
     notice = _parse_optional_duration(raw.get("notice"), where, "notice", out)
     events = _parse_events(raw.get("events"), members, parties, where, out)
@@ -360,7 +373,7 @@ def _parse_events(
             continue
         out.unknown_keys(where, raw, _EVENT_KEYS)
         on = raw.get("date")
-        if not isinstance(on, date):
+        if not _is_day(on):
             out.add(where, f"{field}.date", f"{on!r}: must be a TOML date like 2019-08-23")
             continue
         try:

@@ -9,6 +9,9 @@ from datetime import date, timedelta
 
 from tisa.errors import InvalidInput
 
+#: longer than any real term or notice period; bounds keep date arithmetic finite
+MAX_YEARS = 1000
+
 _PATTERN = re.compile(r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
 
 
@@ -30,13 +33,19 @@ class Duration:
 
     def after(self, start: date, times: int = 1) -> date:
         """``start`` plus ``times`` of this duration, computed from ``start`` in one step
-        (so a term anniversary on 29 February does not drift to the 28th for ever)."""
+        (so a term anniversary on 29 February does not drift to the 28th for ever).
+        A result past the calendar's end is ``date.max``."""
         total_months = (self.years * 12 + self.months) * times
         year, month0 = divmod(start.month - 1 + total_months, 12)
         year += start.year
+        if year > date.max.year:
+            return date.max  # beyond the calendar: saturate, never wrap or crash
         last_day = calendar.monthrange(year, month0 + 1)[1]
         moved = start.replace(year=year, month=month0 + 1, day=min(start.day, last_day))
-        return moved + timedelta(days=self.days * times)
+        try:
+            return moved + timedelta(days=self.days * times)
+        except OverflowError:
+            return date.max
 
 
 def parse_duration(text: str) -> Duration:
@@ -48,6 +57,8 @@ def parse_duration(text: str) -> Duration:
             "write e.g. 'P1Y', 'P6M', 'P2W' or 'P90D'"
         )
     years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
+    if years > MAX_YEARS or months > MAX_YEARS * 12 or weeks * 7 + days > MAX_YEARS * 366:
+        raise InvalidInput(f"{text!r} is longer than {MAX_YEARS} years; no agreement term is")
     duration = Duration(years=years, months=months, days=weeks * 7 + days, text=text.strip())
     if duration.is_zero:
         raise InvalidInput(f"{text!r} is a zero duration; leave the field out instead")

@@ -141,7 +141,7 @@ def test_event_by_a_non_party() -> None:
 
 def test_quoted_date_gets_a_hint() -> None:
     text = problems(GOOD.replace("in_force = 2014-12-29", 'in_force = "2014-12-29"'))
-    assert "must be a TOML date like 2016-11-23 (no quotes)" in text
+    assert "must be a TOML date like 2016-11-23 (no quotes, no time of day)" in text
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -162,3 +162,43 @@ def test_bad_public_key_and_endpoint() -> None:
 def test_seal_key_is_checked() -> None:
     text = problems(GOOD.replace('name = "Korea"', 'name = "Korea"\nseal_key = "x25519:AAAA"'))
     assert "party KOR: seal_key" in text
+
+
+def test_a_native_name_that_is_another_reference_level_is_refused() -> None:
+    text = problems(GOOD.replace(
+        'levels = { SECRET = "II" }',
+        'levels = { CONFIDENTIAL = "RESTRICTED", SECRET = "CONFIDENTIAL" }',
+    ))
+    assert "party KOR: levels.SECRET: native name 'CONFIDENTIAL' is the reference name of " \
+        "another level" in text
+
+
+def test_a_native_name_equal_to_its_own_reference_name_is_fine() -> None:
+    network = parse_network(GOOD.replace('levels = { SECRET = "II" }',
+                                         'levels = { SECRET = "SECRET" }'))
+    assert network.parties["KOR"].native_level("SECRET") == "SECRET"
+
+
+def test_date_times_are_not_days() -> None:
+    text = problems(GOOD.replace("in_force = 2014-12-29", "in_force = 2014-12-29T10:00:00Z"))
+    assert "in_force" in text and "no time of day" in text
+    text = problems(
+        GOOD + '[[agreements.tisa.events]]\ndate = 2017-01-01T00:00:00\nevent = "terminated"\n'
+    )
+    assert "events[0].date" in text
+
+
+@pytest.mark.parametrize("duration", ["P9000Y", "P99999999999999999999D", "P20000M"])
+def test_absurd_durations_are_refused(duration: str) -> None:
+    assert "longer than 1000 years" in problems(GOOD + f'term = "{duration}"\n')
+
+
+def test_dates_near_the_end_of_the_calendar_do_not_crash() -> None:
+    network = parse_network(
+        GOOD.replace("in_force = 2014-12-29", "in_force = 9999-06-01") + 'term = "P1Y"\n'
+        'notice = "P90D"\n'
+    )
+    tisa = network.agreements["tisa"]
+    assert status_on(tisa, date(9999, 12, 31)).state is AgreementState.IN_FORCE
+    long_lived = parse_network(GOOD + 'term = "P1000Y"\n').agreements["tisa"]
+    assert status_on(long_lived, date(9999, 12, 31)).in_force
