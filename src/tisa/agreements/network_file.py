@@ -266,7 +266,11 @@ def _parse_agreement(
     topics = _parse_topics(raw.get("topics"), where, "topics", out)
     in_force = raw.get("in_force")
     if not _is_day(in_force):
-        out.add(where, "in_force", f"{in_force!r}: must be a TOML date like 2016-11-23 (no quotes, no time of day)")
+        out.add(
+            where,
+            "in_force",
+            f"{in_force!r}: must be a TOML date like 2016-11-23 (no quotes, no time of day)",
+        )
     term = _parse_optional_duration(raw.get("term"), where, "term", out)
     notice = _parse_optional_duration(raw.get("notice"), where, "notice", out)
     events = _parse_events(raw.get("events"), members, parties, where, out)
