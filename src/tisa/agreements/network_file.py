@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from tisa.agreements.lifecycle import lifecycle_errors
 from tisa.crypto.keys import parse_public_key
@@ -99,7 +99,7 @@ def _table(value: Any, where: str, field: str, out: _Collector) -> dict[str, Any
     return value
 
 
-def _is_day(value: Any) -> bool:
+def _is_day(value: Any) -> TypeGuard[date]:
     """A TOML local date; a date-time is not a day (and would not compare with one)."""
     return isinstance(value, date) and not isinstance(value, datetime)
 
