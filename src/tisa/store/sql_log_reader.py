@@ -19,9 +19,18 @@ from tisa.ledger.merkle import HASH_SIZE
 from tisa.ledger.tiles import TILE_WIDTH, TiledNodeReader, encode_entry_bundle
 from tisa.store import ledger_tables as lt
 
-__all__ = ["SqlLogReader"]
+__all__ = ["SqlLogReader", "blob"]
 
 _FULL_TILE = TILE_WIDTH * HASH_SIZE
+
+
+def blob(value: object) -> bytes:
+    """A stored blob as bytes, whatever the driver (or a hand edit) turned it into."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise IntegrityError(f"a stored blob has type {type(value).__name__}")
 
 
 class SqlLogReader:
@@ -53,7 +62,7 @@ class SqlLogReader:
                 row = conn.execute(stmt).first()
             if row is None:
                 raise NotFound(f"tile {level}/{index} is not in the log")
-            cached = bytes(row[0])
+            cached = blob(row[0])
             if len(cached) == _FULL_TILE:
                 with self._lock:
                     self._cache[key] = cached
@@ -92,7 +101,7 @@ class SqlLogReader:
             ).all()
         if len(rows) != width:
             raise NotFound(f"entry bundle {index} has fewer than {width} entries")
-        return encode_entry_bundle([bytes(r[0]) for r in rows])
+        return encode_entry_bundle([blob(r[0]) for r in rows])
 
     def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 20_000
                 ) -> Iterator[tuple[int, bytes]]:
@@ -109,7 +118,7 @@ class SqlLogReader:
             if not rows:
                 return
             for idx, data in rows:
-                yield int(idx), bytes(data)
+                yield int(idx), blob(data)
             pos = int(rows[-1][0]) + 1
 
     def stored_size(self) -> int:
@@ -125,7 +134,7 @@ class SqlLogReader:
                 .order_by(lt.log_tiles.c.level, lt.log_tiles.c.idx)
             )
             for level, idx, hashes in result:
-                yield int(level), int(idx), bytes(hashes)
+                yield int(level), int(idx), blob(hashes)
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -135,7 +144,7 @@ class SqlLogReader:
             rows = c.execute(
                 select(lt.log_checkpoints.c.note).order_by(lt.log_checkpoints.c.size)
             ).all()
-        return [bytes(r[0]) for r in rows]
+        return [blob(r[0]) for r in rows]
 
     def latest_note(self, conn: Connection | None = None) -> tuple[int, bytes] | None:
         """``(size, note)`` of the largest checkpoint signed, without cosignatures."""
@@ -149,7 +158,7 @@ class SqlLogReader:
                 row = c.execute(stmt).first()
         else:
             row = conn.execute(stmt).first()
-        return None if row is None else (int(row[0]), bytes(row[1]))
+        return None if row is None else (int(row[0]), blob(row[1]))
 
     def cosignature_lines(self, size: int) -> list[str]:
         with self.engine.connect() as c:
