@@ -86,6 +86,7 @@ def test_rolled_back_database_fails_the_audit(tmp_path: Path) -> None:
 _TARGETS = [
     ("log_entries", "data", "idx"),
     ("log_tiles", "hashes", "level * 1000000 + idx"),
+    ("log_tiles", "inner", "level * 1000000 + idx"),
     ("log_checkpoints", "note", "size"),
     ("log_checkpoints", "root_hash", "size"),
 ]

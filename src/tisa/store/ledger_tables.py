@@ -47,6 +47,7 @@ log_tiles = Table(
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hashes", LargeBinary, nullable=False),
+    Column("inner", LargeBinary, nullable=True),  # full tiles: levels 1..7 above the hashes
 )
 
 log_checkpoints = Table(

@@ -39,6 +39,7 @@ from tisa.store import ledger_tables as lt
 from tisa.store.log_signing import HighWaterFile, checkpoint_to_sign, durable_engine
 from tisa.store.migrate import migrate
 from tisa.store.sql_log_reader import SqlLogReader
+from tisa.store.tile_nodes import inner_nodes
 
 __all__ = ["SqlEventLog"]
 
@@ -146,7 +147,8 @@ class SqlEventLog:
                 conn.execute(delete(lt.log_tiles).where(lt.log_tiles.c.level == level,
                                                         lt.log_tiles.c.idx == index))
             conn.execute(insert(lt.log_tiles), [
-                {"level": level, "idx": index, "hashes": hashes}
+                {"level": level, "idx": index, "hashes": hashes,
+                 "inner": inner_nodes(hashes)}
                 for (level, index), hashes in dirty.items()
             ])
             conn.execute(update(lt.log_state).where(lt.log_state.c.id == 1)
@@ -222,8 +224,8 @@ class SqlEventLog:
         with self._write_lock, self.engine.begin() as conn:
             size = self._lock_and_sync(conn)
             previous, _ = self._checked(conn, size)
-            if previous is not None and previous.checkpoint.size == size:
-                return None
+            if size == 0 or (previous is not None and previous.checkpoint.size == size):
+                return None  # nothing new (and no checkpoint before the first entry)
             cp = Checkpoint(origin=self._origin, size=size, root_hash=self._edge.root())
             signed = sign_checkpoint(cp, [self._signer])
             conn.execute(insert(lt.log_checkpoints).values(

@@ -1,9 +1,9 @@
 """Reading the stored transparency log: tiles, entry bundles, entries, checkpoints.
 
-Full tiles never change once written, so they are cached; a partial tile is the
-prefix of the stored (growing) tile row, because hashes of complete subtrees never
-change either. Every read is a primary-key lookup, so a proof at any size reads
-O(log n) rows.
+Full tiles never change once written, so they are cached with their inner nodes
+(``tile_nodes``); a partial tile is the prefix of the stored (growing) tile row,
+because hashes of complete subtrees never change either. Every read is a
+primary-key lookup, so a proof at any size reads O(log n) rows.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from sqlalchemy import Connection, Engine, select
 
 from tisa.errors import IntegrityError, NotFound
 from tisa.ledger.merkle import HASH_SIZE
-from tisa.ledger.tiles import TILE_WIDTH, TiledNodeReader, encode_entry_bundle
+from tisa.ledger.tiles import TILE_WIDTH, encode_entry_bundle
 from tisa.store import ledger_tables as lt
+from tisa.store.tile_nodes import TileNodeReader, inner_nodes, split_levels
 
 __all__ = ["SqlLogReader", "blob"]
-
-_FULL_TILE = TILE_WIDTH * HASH_SIZE
-
 
 def blob(value: object) -> bytes:
     """A stored blob as bytes, whatever the driver (or a hand edit) turned it into."""
@@ -38,52 +36,59 @@ class SqlLogReader:
 
     def __init__(self, engine: Engine, *, cache_tiles: int = 4096) -> None:
         self.engine = engine
-        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._cache_tiles = cache_tiles
         self._lock = threading.Lock()
 
     # -- tiles -------------------------------------------------------------------------
 
-    def tile(self, level: int, index: int, width: int, conn: Connection | None = None) -> bytes:
-        """The bytes of hash tile ``level/index`` at ``width``; ``NotFound`` if not stored."""
+    def _row(self, level: int, index: int, conn: Connection | None) -> tuple[bytes, bytes | None]:
+        stmt = select(lt.log_tiles.c.hashes, lt.log_tiles.c.inner).where(
+            lt.log_tiles.c.level == level, lt.log_tiles.c.idx == index
+        )
+        if conn is None:
+            with self.engine.connect() as c:
+                row = c.execute(stmt).first()
+        else:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFound(f"tile {level}/{index} is not in the log")
+        return blob(row[0]), None if row[1] is None else blob(row[1])
+
+    def levels(self, level: int, index: int, width: int,
+               conn: Connection | None = None) -> list[bytes]:
+        """Tile ``level/index`` and its inner levels, at least ``width`` hashes wide."""
         key = (level, index)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-        if cached is None:
-            stmt = select(lt.log_tiles.c.hashes).where(
-                lt.log_tiles.c.level == level, lt.log_tiles.c.idx == index
-            )
-            if conn is None:
-                with self.engine.connect() as c:
-                    row = c.execute(stmt).first()
-            else:
-                row = conn.execute(stmt).first()
-            if row is None:
-                raise NotFound(f"tile {level}/{index} is not in the log")
-            cached = blob(row[0])
-            if len(cached) == _FULL_TILE:
-                with self._lock:
-                    self._cache[key] = cached
-                    if len(self._cache) > self._cache_tiles:
-                        self._cache.popitem(last=False)
-        if len(cached) < width * HASH_SIZE:
-            raise NotFound(f"tile {level}/{index} has fewer than {width} hashes")
-        return cached[: width * HASH_SIZE]
+        if cached is None or len(cached[0]) < width * HASH_SIZE:
+            hashes, inner = self._row(level, index, conn)
+            if len(hashes) < width * HASH_SIZE:
+                raise NotFound(f"tile {level}/{index} has fewer than {width} hashes")
+            cached = split_levels(hashes, inner if inner is not None else inner_nodes(hashes))
+            with self._lock:  # a growing tile's prefixes never change, so caching it is safe
+                self._cache[key] = cached
+                if len(self._cache) > self._cache_tiles:
+                    self._cache.popitem(last=False)
+        return cached
 
-    def node_reader(self, size: int, conn: Connection | None = None) -> TiledNodeReader:
+    def tile(self, level: int, index: int, width: int, conn: Connection | None = None) -> bytes:
+        """The bytes of hash tile ``level/index`` at ``width``; ``NotFound`` if not stored."""
+        return self.levels(level, index, width, conn)[0][: width * HASH_SIZE]
+
+    def node_reader(self, size: int, conn: Connection | None = None) -> TileNodeReader:
         """A ``NodeReader`` for the tree of ``size`` leaves, backed by the stored tiles."""
 
-        def read(level: int, index: int, width: int) -> bytes:
+        def levels(level: int, index: int, width: int) -> list[bytes]:
             try:
-                return self.tile(level, index, width, conn)
+                return self.levels(level, index, width, conn)
             except NotFound as exc:
                 raise IntegrityError(
-                    f"the stored tree of size {size} is missing a tile: {exc}"
-                ) from exc
+                    f"the stored tree of size {size} is missing a tile: {exc}") from exc
 
-        return TiledNodeReader(read, size)
+        return TileNodeReader(levels, size)
 
     def forget_cache(self) -> None:
         with self._lock:
@@ -126,15 +131,16 @@ class SqlLogReader:
             return int(c.execute(select(lt.log_state.c.size).where(lt.log_state.c.id == 1))
                        .scalar_one())
 
-    def tile_rows(self) -> Iterator[tuple[int, int, bytes]]:
-        """Every stored tile row ``(level, index, hashes)``, for the audit."""
+    def tile_rows(self) -> Iterator[tuple[int, int, bytes, bytes | None]]:
+        """Every stored tile row ``(level, index, hashes, inner)``, for the audit."""
         with self.engine.connect() as c:
             result = c.execute(
-                select(lt.log_tiles.c.level, lt.log_tiles.c.idx, lt.log_tiles.c.hashes)
+                select(lt.log_tiles.c.level, lt.log_tiles.c.idx, lt.log_tiles.c.hashes,
+                       lt.log_tiles.c.inner)
                 .order_by(lt.log_tiles.c.level, lt.log_tiles.c.idx)
             )
-            for level, idx, hashes in result:
-                yield int(level), int(idx), blob(hashes)
+            for level, idx, hashes, inner in result:
+                yield int(level), int(idx), blob(hashes), None if inner is None else blob(inner)
 
     # -- checkpoints -------------------------------------------------------------------
 

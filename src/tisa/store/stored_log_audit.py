@@ -22,6 +22,7 @@ from tisa.ledger.note import Verifier, parse_note
 from tisa.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
 from tisa.store import ledger_tables as lt
 from tisa.store.sql_log_reader import SqlLogReader, blob
+from tisa.store.tile_nodes import inner_nodes
 
 __all__ = ["StoredLogAudit", "audit_stored_log"]
 
@@ -94,9 +95,12 @@ def _check_tiles(reader: SqlLogReader, leaves: list[bytes], findings: list[Findi
         for index in range(0, len(hashes), TILE_WIDTH):
             expected[(level, index // TILE_WIDTH)] = b"".join(hashes[index:index + TILE_WIDTH])
     count = 0
-    for level, index, stored in reader.tile_rows():
+    for level, index, stored, inner in reader.tile_rows():
         count += 1
         want = expected.pop((level, index), None)
+        if want is not None and inner is not None and inner != inner_nodes(want):
+            findings.append(_finding(FindingKind.ROOT_MISMATCH, f"tile {level}/{index}",
+                                     "its stored inner nodes differ from the recomputed ones"))
         if want is None:
             findings.append(_finding(FindingKind.ROOT_MISMATCH, f"tile {level}/{index}",
                                      "a stored tile beyond the stored entries"))

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("hashes", sa.LargeBinary, nullable=False),
+        sa.Column("inner", sa.LargeBinary, nullable=True),
     )
     op.create_table(
         "log_checkpoints",
