@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,11 @@ def test_rolled_back_database_fails_the_audit(tmp_path: Path) -> None:
     code, out = audit(home)
     assert code == 1
     assert "rolled back" in out
+    # and the node refuses to start serving a log it cannot sign consistently
+    serve = subprocess.run([sys.executable, "-m", "tisa", "serve", str(home), "--port", "1"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert serve.returncode == 2
+    assert "rolled back" in serve.stderr
 
 
 _TARGETS = [
