@@ -15,8 +15,11 @@ from conftest import Server, free_port, make_home, stop_server
 from log_fixtures import entry, network_with
 
 from tisa.api.log_node import open_event_log
-from tisa.config import load_node_settings, node_public_key
+from tisa.config import load_node_settings, node_public_key, node_signing_key
 from tisa.ledger.entries import EntryKind
+from tisa.ledger.log_names import log_verifier, witness_verifier
+from tisa.ledger.merkle import leaf_hash
+from tisa.ledger.tlog_proof import verify_tlog_proof
 
 
 def serve(home: Path, port: int) -> Server:
@@ -84,6 +87,19 @@ def test_witnessed_logs_and_a_dropped_entry(pair: dict[str, tuple[Path, Server]]
         got.close()
     wait_for_cosignature(kor.url, "tisa.jpn/witness", b"tisa.kor/log\n5\n")
     wait_for_cosignature(jpn.url, "tisa.kor/witness", b"tisa.jpn/log\n4\n")
+
+    # KOR's receipt for an entry carries JPN's cosignature and verifies offline
+    kor_log = open_event_log(load_node_settings(kor_home))
+    try:
+        receipt = kor_log.receipt_proof(2)
+    finally:
+        kor_log.close()
+    key = node_signing_key(kor_home).public_key()
+    verify_tlog_proof(
+        receipt, leaf_hash=leaf_hash(entry(2).to_bytes()),
+        log_verifiers=[log_verifier("KOR", key)], origin="tisa.kor/log",
+        witness_verifiers=[witness_verifier("JPN", node_signing_key(jpn_home).public_key())],
+        witness_quorum=1)
 
     clean = audit(jpn_home, "--peer", "KOR", "--witness-quorum", "1")
     assert clean.returncode == 0, clean.stdout + clean.stderr
