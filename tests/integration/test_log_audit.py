@@ -121,3 +121,31 @@ def test_any_changed_byte_fails_the_audit(
     code, out = audit(home)
     assert code == 1, out
     assert "DISCREPANCY" in out
+
+
+def test_parsing_in_a_second_process_reports_the_same(tmp_path: Path) -> None:
+    from tisa.ledger.log_names import log_verifier
+    from tisa.store.log_signing import durable_engine
+    from tisa.store.sql_log_reader import SqlLogReader
+    from tisa.store.stored_log_audit import audit_stored_log
+
+    home = make_home(tmp_path / "kor")
+    fill(home, 300, sign_at=(300,))
+    with sqlite3.connect(home / "tisa.db") as db:
+        db.execute("UPDATE log_entries SET data = ? WHERE idx = 7", (b'{"not":"an entry"}',))
+    settings = load_node_settings(home)
+    engine = durable_engine(settings.database_url)
+    from tisa.config import node_signing_key
+
+    verifier = log_verifier("KOR", node_signing_key(home).public_key())
+    try:
+        results = [
+            audit_stored_log(SqlLogReader(engine), origin="tisa.kor/log", log_verifier=verifier,
+                             database_url=url, parallel_from=0)
+            for url in (None, settings.database_url)
+        ]
+    finally:
+        engine.dispose()
+    inline, parallel = ({(f.kind, f.where) for f in r.findings} for r in results)
+    assert inline == parallel
+    assert ("malformed-entry", "entry 7") in inline

@@ -88,7 +88,8 @@ def audit(
                 reader, origin=log_origin(settings.party),
                 log_verifier=log_verifier(settings.party, key), witnesses=witnesses,
                 high_water=mark_path.read_bytes() if mark_path.exists() else None,
-                progress=lambda n: bar.update(task, completed=n))
+                progress=lambda n: bar.update(task, completed=n),
+                database_url=settings.database_url)
             own_entries: list[LogEntry] = []
             if peer:
                 for _, data in reader.entries():

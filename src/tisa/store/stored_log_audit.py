@@ -21,6 +21,7 @@ from tisa.ledger.merkle import leaf_hash, root_of
 from tisa.ledger.note import Verifier, parse_note
 from tisa.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
 from tisa.store import ledger_tables as lt
+from tisa.store.entry_parsing import malformed_findings, parse_elsewhere
 from tisa.store.sql_log_reader import SqlLogReader, blob
 from tisa.store.tile_nodes import inner_nodes
 
@@ -50,8 +51,16 @@ def audit_stored_log(
     witnesses: Sequence[Verifier] = (),
     high_water: bytes | None = None,
     progress: Progress | None = None,
+    database_url: str | None = None,
+    parallel_from: int = 50_000,
 ) -> StoredLogAudit:
+    """With ``database_url``, a log of ``parallel_from`` entries or more is parsed in a
+    second process while this one recomputes the tree (same findings, about half the time
+    on two cores)."""
     findings: list[Finding] = []
+    elsewhere = None
+    if database_url is not None and reader.stored_size() >= parallel_from:
+        elsewhere = parse_elsewhere(database_url)
     leaves: list[bytes] = []
 
     def entries() -> Iterator[bytes]:
@@ -67,8 +76,13 @@ def audit_stored_log(
 
     notes = reader.checkpoint_notes()
     checked: list[bytes] = [*notes, *([] if high_water is None else [high_water])]
-    result = audit_log(entries(), checked, origin=origin, log_verifiers=[log_verifier])
+    result = audit_log(entries(), checked, origin=origin, log_verifiers=[log_verifier],
+                       check_entries=elsewhere is None)
     findings.extend(result.findings)
+    if elsewhere is not None:
+        pool, parsed = elsewhere
+        with pool:
+            findings.extend(malformed_findings(*parsed.result()))
     if progress is not None:
         progress(result.entries)
     stored_size = reader.stored_size()
