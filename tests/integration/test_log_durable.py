@@ -177,3 +177,25 @@ def test_tiles_match_the_spec_layout(tmp_path: Path) -> None:
         assert bundle[:2] == len(entry(0).to_bytes()).to_bytes(2, "big")
     finally:
         log.close()
+
+
+def test_a_failed_commit_fails_every_caller_and_leaves_no_trace(database_url: str) -> None:
+    from sqlalchemy import delete, insert
+
+    from tisa.store import ledger_tables as lt
+
+    log = open_log(database_url, signer())
+    try:
+        log.record([entry(i) for i in range(3)])
+        with log.engine.begin() as c:  # a stray row where the next entry goes
+            c.execute(insert(lt.log_entries).values(idx=4, data=b"stray"))
+        with pytest.raises(IntegrityError, match="commit failed"):
+            log.record([entry(3), entry(4)])
+        assert log.size == 3
+        with log.engine.begin() as c:
+            c.execute(delete(lt.log_entries).where(lt.log_entries.c.idx == 4))
+        assert log.record([entry(3), entry(4)]) == [3, 4]
+        signed = log.sign_checkpoint()
+        assert signed is not None and signed.checkpoint.root_hash == tree_root(log)
+    finally:
+        log.close()

@@ -117,10 +117,9 @@ class SqlEventLog:
             group, self._queue = self._queue, []
         try:
             self._commit(group)
-        except BaseException as exc:
+        except Exception as exc:  # every caller of the group sees the same IntegrityError
             for b in group:
                 b.error = exc
-            raise
         finally:
             with self._cv:
                 for b in group:
