@@ -85,11 +85,14 @@ class LogNode:
         self.event_log.close()
 
 
-def open_log_node(settings: NodeSettings, *, network_path: Path | None = None) -> LogNode:
+def open_log_node(settings: NodeSettings, *, network_path: Path | None = None,
+                  event_log: SqlEventLog | None = None) -> LogNode:
+    """The node's log side; pass the ``event_log`` the exchange layer already records to,
+    so that one instance (one group-commit queue) serves both."""
     network = load_network(network_path or settings.network_path)
     if network.party(settings.party) is None:
         raise ConfigError(f"party {settings.party} is not in the network file")
-    event_log = open_event_log(settings)
+    event_log = event_log or open_event_log(settings)
     return LogNode(
         party=settings.party,
         event_log=event_log,

@@ -27,6 +27,7 @@ from tisa.ledger.witness import (
     parse_cosignature_response,
     parse_size_response,
 )
+from tisa.store.sql_event_log import SqlEventLog
 
 __all__ = ["LogPublisher", "attach_log", "publishing"]
 
@@ -121,9 +122,10 @@ class LogPublisher:
         self.client.close()
 
 
-def attach_log(app: Starlette, settings: NodeSettings) -> LogNode:
-    """Open the node's log and serve it under ``/log/`` on ``app``."""
-    node = open_log_node(settings)
+def attach_log(app: Starlette, settings: NodeSettings,
+               event_log: SqlEventLog | None = None) -> LogNode:
+    """Open the node's log (or take ``event_log``) and serve it under ``/log/`` on ``app``."""
+    node = open_log_node(settings, event_log=event_log)
     app.router.routes.extend(log_routes(node))
     return node
 
