@@ -192,3 +192,38 @@ def test_hub_showing_two_histories_is_caught(kor: Kor) -> None:
             log_verifier=Ed25519Verifier(name=log_origin("USA"), public_key=USA_KEY.public_key()),
             own_party="KOR", own_entries=[], store=kor.store(), client=client)
     assert [f.kind for f in result.findings] == [FindingKind.FORK]
+
+
+def test_a_log_that_cannot_prove_consistency_serves_no_checkpoint(tmp_path: Path) -> None:
+    """The high-water file says a larger tree was signed: the publisher stops signing,
+    and /log/checkpoint answers 503 instead of a checkpoint."""
+    from starlette.applications import Starlette
+
+    from tisa.api.log_node import LogNode
+    from tisa.api.log_publisher import LogPublisher
+    from tisa.api.log_routes import log_routes
+    from tisa.ledger.cosignature import CosignatureV1Signer
+    from tisa.store.sql_event_log import SqlEventLog
+
+    key = Ed25519PrivateKey.generate()
+    s = Ed25519Signer(name=log_origin("KOR"), private_key=key)
+    forged = peer_log("KOR", key)
+    forged.record([entry(i) for i in range(50)])
+    (tmp_path / "log-checkpoint").write_bytes(forged.sign().to_bytes())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    writer = open_log(url, s)  # no high-water file: opens and signs size 3
+    writer.record([entry(i) for i in range(3)])
+    writer.sign_checkpoint()
+    writer.close()
+    event_log = SqlEventLog(durable_engine(url), origin=s.name, signer=s,
+                            high_water=tmp_path / "log-checkpoint")
+    node = LogNode(party="KOR", event_log=event_log, witness_store=SqlWitnessStore(
+        event_log.engine), cosigner=CosignatureV1Signer(name="tisa.kor/witness",
+                                                        private_key=key), peers={})
+    client = AsgiClient(Starlette(routes=log_routes(node)))
+    assert client.get("/log/checkpoint").status_code == 200  # not yet checked
+    publisher = LogPublisher(node)
+    publisher.run_once()
+    assert publisher.failed is not None
+    assert client.get("/log/checkpoint").status_code == 503
+    node.close()
