@@ -7,6 +7,7 @@ is a node home, a directory::
     DIR/network.toml      the network file the node runs under (a copy)
     DIR/tisa.db           the SQLite database (unless a database URL is given)
     DIR/signing-key.pem   the node's Ed25519 key, mode 0600
+    DIR/log-checkpoint    the latest checkpoint the node's log signed (see docs/ledger.md)
     DIR/node-secret       32 random bytes (hex), mode 0600: keys HMACs (paging tokens,
                           the credential cache); never leaves the node
 
@@ -22,6 +23,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tisa.agreements.network_file import parse_network
 from tisa.crypto.keys import (
@@ -72,6 +75,8 @@ NETWORK_FILE = "network.toml"
 DATABASE_FILE = "tisa.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 SECRET_FILE = "node-secret"  # noqa: S105 (a file name)
+#: the latest checkpoint the node's log signed, kept outside the database (rollback check)
+LOG_HIGH_WATER_FILE = "log-checkpoint"
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
 DEFAULT_PAGE_LIMIT = 1000
@@ -138,6 +143,12 @@ def init_node_home(home: Path, *, party: str, network_file: Path) -> str:
 def node_public_key(home: Path) -> str:
     _require_home(home)
     return format_public_key(load_private_key(home / SIGNING_KEY_FILE).public_key())
+
+
+def node_signing_key(home: Path) -> Ed25519PrivateKey:
+    """The node's Ed25519 key: it signs the node's log checkpoints and its cosignatures."""
+    _require_home(home)
+    return load_private_key(home / SIGNING_KEY_FILE)
 
 
 def load_node_settings(home: Path, *, database_url: str | None = None) -> NodeSettings:

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from tisa.api.app import TaxiiApp
 from tisa.api.auth import Authenticator
+from tisa.api.log_publisher import attach_log, publishing
 from tisa.api.service import TaxiiNode
 from tisa.api.sharing import load_node_network
 from tisa.config import NodeSettings, ServeSettings
@@ -39,10 +40,12 @@ def build_app(settings: NodeSettings) -> Starlette:
         max_content_length=settings.max_content_length,
     )
     app = taxii.app()
+    log_node = attach_log(app, settings)  # /log/: tlog-tiles and tlog-witness
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        with publishing(log_node):  # sign checkpoints each second, get them witnessed
+            yield
         store.close()
 
     app.router.lifespan_context = lifespan

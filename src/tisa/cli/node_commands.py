@@ -9,8 +9,15 @@ import typer
 
 from tisa.api.sharing import load_node_network
 from tisa.cli.errors import reports_errors
-from tisa.config import DATABASE_FILE, init_node_home, load_node_settings, node_public_key
+from tisa.config import (
+    DATABASE_FILE,
+    init_node_home,
+    load_node_settings,
+    node_public_key,
+    node_signing_key,
+)
 from tisa.errors import InvalidInput
+from tisa.ledger.log_names import log_verifier
 from tisa.store.sql import SqlStore
 
 node_app = typer.Typer(help="Create a node home and show its key.", no_args_is_help=True)
@@ -39,6 +46,15 @@ def init(
 
 @node_app.command("key")
 @reports_errors
-def key(home: Annotated[Path, typer.Argument(help="the node home directory")]) -> None:
-    """Print the node's public key (ed25519:<base64>)."""
+def key(
+    home: Annotated[Path, typer.Argument(help="the node home directory")],
+    note: Annotated[bool, typer.Option(
+        "--note", help="print the log's note verifier key instead: <origin>+<id>+<base64>"
+    )] = False,
+) -> None:
+    """Print the node's public key (ed25519:<base64>), or with --note its log's verifier key."""
+    if note:
+        settings = load_node_settings(home)
+        typer.echo(log_verifier(settings.party, node_signing_key(home).public_key()).verifier_key)
+        return
     typer.echo(node_public_key(home))

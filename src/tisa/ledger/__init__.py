@@ -11,6 +11,7 @@
 * ``tlog_proof``  C2SP tlog-proof offline receipts
 * ``entries``     the canonical JSON log entry of one exchange event
 * ``audit``       recompute-and-compare checks that report findings
+* ``log_names``   the origin and witness key names of a party (``tisa.<code>/log``)
 
 Formats, hashing and how to verify by hand: ``docs/ledger.md``.
 """

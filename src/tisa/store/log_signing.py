@@ -1,0 +1,112 @@
+"""What the durable log checks before it signs: the last checkpoint it ever signed.
+
+Two records of that checkpoint are kept: the ``log_checkpoints`` table, and a
+high-water file in the node home (``DIR/log-checkpoint``, replaced atomically after
+each signature). A database restored from an old copy loses the table rows but not
+the file, so the next signature fails closed with ``IntegrityError`` instead of
+signing a second history.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+from tisa.errors import IntegrityError, InvalidInput, VerificationError
+from tisa.ledger.checkpoint import SignedCheckpoint, next_checkpoint, open_checkpoint
+from tisa.ledger.merkle import consistency_proof
+from tisa.ledger.note import Ed25519Signer
+from tisa.store.sql import engine_for
+from tisa.store.sql_log_reader import SqlLogReader
+
+__all__ = ["HIGH_WATER_FILE", "HighWaterFile", "checkpoint_to_sign", "durable_engine"]
+
+HIGH_WATER_FILE = "log-checkpoint"
+
+
+def durable_engine(url: str) -> Engine:
+    """The store's engine, with SQLite commits synced to disk (``synchronous=FULL``)."""
+    engine = engine_for(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _full_sync(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+    return engine
+
+
+class HighWaterFile:
+    """The latest checkpoint note this node signed, outside the database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, note: bytes) -> None:
+        current = self.read()
+        if current is not None and _size_of(current) >= _size_of(note):
+            return  # another writer already recorded a later one
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        with tmp.open("wb") as out:
+            out.write(note)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+
+
+def _size_of(note: bytes) -> int:
+    try:
+        return int(note.split(b"\n", 2)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _open_own(note: bytes, signer: Ed25519Signer, what: str) -> SignedCheckpoint:
+    try:
+        return open_checkpoint(note, [signer.verifier], origin=signer.name)
+    except (InvalidInput, VerificationError) as exc:
+        raise IntegrityError(f"{what} is not a checkpoint signed by this log: {exc}") from exc
+
+
+def checkpoint_to_sign(
+    conn: Connection,
+    reader: SqlLogReader,
+    *,
+    origin: str,
+    verifier: Ed25519Signer,
+    size: int,
+    root_hash: bytes,
+    high_water: HighWaterFile | None,
+) -> tuple[SignedCheckpoint | None, int]:
+    """Check that the stored tree (``size``, ``root_hash``) extends every record of the last
+    signed checkpoint; return the latest stored one and its size. ``IntegrityError`` if not."""
+    latest = reader.latest_note(conn)
+    previous = None if latest is None else _open_own(latest[1], verifier, "the stored checkpoint")
+    records = [] if previous is None else [("the last stored checkpoint", previous)]
+    mark = None if high_water is None else high_water.read()
+    if mark is not None:
+        records.append((f"the checkpoint in {high_water.path if high_water else ''}",
+                        _open_own(mark, verifier, "the high-water checkpoint")))
+    tree = reader.node_reader(size, conn) if size else None
+    for what, signed in records:
+        old = signed.checkpoint
+        if old.size > size:
+            raise IntegrityError(
+                f"{what} has size {old.size} but the stored tree has only {size} entries: "
+                "the database was rolled back or lost entries; refusing to sign"
+            )
+        proof = [] if tree is None else consistency_proof(tree, old.size, size)
+        next_checkpoint(old, origin=origin, size=size, root_hash=root_hash,
+                        consistency_proof=proof)
+    return previous, 0 if previous is None else previous.checkpoint.size
