@@ -49,7 +49,7 @@ from tisa.store.ports import (
     VersionFilter,
     Viewer,
 )
-from tisa.store.sql import SqlStore
+from tisa.store.sql import DEFINITION_CHANGED, SqlStore
 
 _NAMESPACE: Final = uuid.UUID("8f1d2c4e-5b6a-4c3d-9e8f-7a6b5c4d3e2f")
 TOP_RANK: Final = len(REFERENCE_LEVELS) - 1
@@ -281,21 +281,29 @@ class TaxiiNode:
             status_id=str(uuid.uuid4()),
         )
 
-    def _definitions(self, posted: Sequence[PostedObject]) -> dict[str, Mapping[str, Any]]:
-        in_envelope = {p.object_id: p.data for p in posted if p.type == "marking-definition"}
-        wanted = {
+    def _definitions(self, posted: Sequence[PostedObject]) -> Definitions:
+        """The marking-definitions the envelope's objects reference. A stored definition is
+        authoritative (they are immutable); an envelope copy that differs from it is
+        recorded in ``changed`` and the objects referencing it are refused."""
+        in_envelope = {p.object_id: p for p in posted if p.type == "marking-definition"}
+        wanted = {ref for p in posted for ref in _marking_refs(p.data)} | set(in_envelope)
+        stored = self.store.marking_definitions(sorted(wanted))
+        changed = frozenset(
             ref
-            for p in posted
-            for ref in p.data.get("object_marking_refs", ())
-            if ref not in in_envelope
+            for ref, p in in_envelope.items()
+            if ref in stored and any(q.body != stored[ref] for q in posted if q.object_id == ref)
+        )
+        found: dict[str, Mapping[str, Any]] = {
+            ref: p.data for ref, p in in_envelope.items() if ref not in stored
         }
-        found = self.store.marking_definitions(sorted(wanted))
-        stored = {k: json.loads(v) for k, v in found.items()}
-        return {**stored, **in_envelope}
+        found.update({ref: json.loads(body) for ref, body in stored.items()})
+        return Definitions(found=found, changed=changed)
 
-    def _local_part(
-        self, posted: PostedObject, definitions: Mapping[str, Mapping[str, Any]]
-    ) -> Part:
+    def _local_part(self, posted: PostedObject, known: Definitions) -> Part:
+        refused = known.refusal(posted)
+        if refused is not None:
+            return refused
+        definitions = known.found
         if posted.type == "marking-definition" or not posted.data.get("object_marking_refs"):
             return _new_object(posted, rank=0, topics=frozenset())
         try:
@@ -308,16 +316,18 @@ class TaxiiNode:
         return _new_object(posted, rank=marking.rank, topics=marking.topics)
 
     def _share_parts(
-        self,
-        posted: Sequence[PostedObject],
-        definitions: Mapping[str, Mapping[str, Any]],
-        recipient: str,
+        self, posted: Sequence[PostedObject], known: Definitions, recipient: str
     ) -> list[Part]:
         today = self._today()
+        definitions = known.found
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
         for p in posted:
             if p.type == "marking-definition":
+                continue
+            refused = known.refusal(p)
+            if refused is not None:
+                decided[p.object_id + "@" + p.version] = refused
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
@@ -353,6 +363,10 @@ class TaxiiNode:
         for p in posted:
             if p.type != "marking-definition":
                 parts.append(decided[p.object_id + "@" + p.version])
+            elif p.object_id in known.changed:
+                parts.append(
+                    Rejected(object_id=p.object_id, version=p.version, message=DEFINITION_CHANGED)
+                )
             elif p.object_id in routes_by_definition:
                 parts.append(
                     _new_object(
@@ -373,6 +387,30 @@ class TaxiiNode:
                     )
                 )
         return parts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Definitions:
+    found: Mapping[str, Mapping[str, Any]]  # id -> definition (the stored one if stored)
+    changed: frozenset[str]  # ids whose envelope copy differs from the stored one
+
+    def refusal(self, posted: PostedObject) -> Rejected | None:
+        """An object referencing a changed definition is refused: the stored one rules."""
+        changed = sorted(ref for ref in _marking_refs(posted.data) if ref in self.changed)
+        if not changed:
+            return None
+        return Rejected(
+            object_id=posted.object_id,
+            version=posted.version,
+            message=f"marking-definition {changed[0]} in the envelope differs from the stored "
+            "one; marking-definitions are immutable: post the stored one or a new marking "
+            "under a new id",
+        )
+
+
+def _marking_refs(data: Mapping[str, Any]) -> list[str]:
+    refs = data.get("object_marking_refs")
+    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
 
 
 def _new_object(

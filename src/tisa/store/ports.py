@@ -193,7 +193,10 @@ class ObjectStore(Protocol):
     ) -> int: ...
 
     def marking_definitions(self, ids: Sequence[str]) -> dict[str, str]:
-        """Stored marking-definition bodies (JSON text) by id, from any collection."""
+        """Stored marking-definition bodies (JSON text) by id, from any collection.
+
+        Marking-definitions are immutable node-wide: ``ingest`` refuses one whose id is
+        stored anywhere with different content, so each id has one body."""
         ...
 
 

@@ -57,6 +57,12 @@ from tisa.store.ports import (
 )
 
 _CHUNK = 500
+MARKING_DEFINITION = "marking-definition"
+DEFINITION_CHANGED = (
+    "a marking-definition with this id is already stored with different content; "
+    "marking-definitions are immutable: give a new marking a new id"
+)
+_MDEF_LOCK = 0x7157A_0001  # pg_advisory_xact_lock key: writers of marking-definitions
 
 
 def now_us() -> int:
@@ -159,15 +165,29 @@ class SqlStore:
             last_seq, last_added = int(counter[0]), int(counter[1])
 
             new_ids = sorted({p.object_id for p in parts if isinstance(p, NewObject)})
+            if self.is_postgresql and any(
+                isinstance(p, NewObject) and p.type == MARKING_DEFINITION for p in parts
+            ):
+                # Marking-definitions are immutable node-wide, across collections: writers
+                # of definitions take turns, so two cannot store different contents at once.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MDEF_LOCK})
             known: dict[str, dict[int, tuple[int, str]]] = {}  # id -> version_us -> (pk, digest)
+            definition_digests: dict[str, set[str]] = {}  # marking-definition id -> digests
             for chunk in _chunks(new_ids):
                 # By id alone, so the planner has one index to use whatever its statistics
                 # say; the few rows of other collections are dropped here.
                 for row in conn.execute(
                     select(
-                        o.c.object_id, o.c.version_us, o.c.pk, o.c.digest, o.c.collection_id
+                        o.c.object_id,
+                        o.c.version_us,
+                        o.c.pk,
+                        o.c.digest,
+                        o.c.collection_id,
+                        o.c.type,
                     ).where(o.c.object_id.in_(chunk))
                 ):
+                    if row[5] == MARKING_DEFINITION:
+                        definition_digests.setdefault(row[0], set()).add(row[3])
                     if row[4] == collection_id:
                         known.setdefault(row[0], {})[int(row[1])] = (int(row[2]), row[3])
 
@@ -188,6 +208,19 @@ class SqlStore:
                         )
                     )
                     continue
+                if part.type == MARKING_DEFINITION:
+                    digests = definition_digests.setdefault(part.object_id, set())
+                    if digests - {part.digest}:
+                        entries.append(
+                            StatusEntry(
+                                object_id=part.object_id,
+                                version=part.version,
+                                state="failure",
+                                message=DEFINITION_CHANGED,
+                            )
+                        )
+                        continue
+                    digests.add(part.digest)
                 stored = known.get(part.object_id, {})
                 fresh = pending_new.get(part.object_id, {})
                 if part.version_us in stored or part.version_us in fresh:
@@ -520,15 +553,17 @@ class SqlStore:
             return found
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
+                # The first stored copy is authoritative; ingest refuses any other content.
                 for object_id, body in conn.execute(
-                    select(o.c.object_id, o.c.body).where(
+                    select(o.c.object_id, o.c.body)
+                    .where(
                         o.c.collection_id.in_(self._collection_ids),
                         o.c.object_id.in_(chunk),
-                        o.c.type == "marking-definition",
-                        o.c.is_last == true(),
+                        o.c.type == MARKING_DEFINITION,
                     )
+                    .order_by(o.c.pk)
                 ):
-                    found[object_id] = body
+                    found.setdefault(object_id, body)
         return found
 
     # -- statuses ----------------------------------------------------------------------

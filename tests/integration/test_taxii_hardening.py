@@ -1,0 +1,95 @@
+"""Regression tests from the security review of the TAXII server (issue 3), in-process over
+``httpx.ASGITransport`` against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TAXII, AsgiClient, auth, make_home
+from stix_samples import envelope, indicator, tisa_marking
+
+from tisa.api.app import TaxiiApp
+from tisa.api.auth import Authenticator
+from tisa.api.server import build_node
+from tisa.api.service import TaxiiNode
+from tisa.config import load_node_settings
+from tisa.store.sql import SqlStore
+
+H = {"Accept": TAXII}
+POST_H = {"Accept": TAXII, "Content-Type": TAXII}
+
+
+class Node:
+    def __init__(self, client: AsgiClient, node: TaxiiNode, store: SqlStore) -> None:
+        self.client = client
+        self.node = node
+        self.store = store
+
+    def url(self, title: str) -> str:
+        return f"/api/collections/{self.node.by_title(title).id}/objects/"
+
+    def post(self, title: str, *objects: dict[str, Any], user: str = "admin") -> Any:
+        r = self.client.post(self.url(title), content=json.dumps(envelope(*objects)).encode(),
+                             auth=auth(user), headers=POST_H)
+        assert r.status_code == 202, r.text
+        return r.json()
+
+    def read(self, title: str, object_id: str, user: str) -> Any:
+        return self.client.get(self.url(title) + object_id + "/", auth=auth(user), headers=H)
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
+    home = make_home(tmp_path / "kor", database_url=database_url)
+    settings = load_node_settings(home)
+    taxii_node, store = build_node(settings)
+    app = TaxiiApp(node=taxii_node, authenticator=Authenticator(store, settings.secret),
+                   title="t", max_content_length=64 * 1024).app()
+    yield Node(AsgiClient(app), taxii_node, store)
+    store.close()
+
+
+def messages(status: Any, state: str = "failures") -> dict[str, str]:
+    return {e["id"]: e.get("message", "") for e in status.get(state, [])}
+
+
+# -- marking-definitions are immutable ---------------------------------------------------
+
+def test_a_later_version_of_a_stored_marking_definition_is_refused(node: Node) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",), releasable_to=["KOR", "USA"])
+    node.post("local", secret)
+    forged = json.loads(json.dumps(secret))
+    forged["created"] = "2026-12-01T00:00:00.000Z"
+    forged["extensions"][next(iter(forged["extensions"]))]["level"] = "UNCLASSIFIED"
+    for title in ("local", "to-JPN"):
+        status = node.post(title, forged, user="conf")
+        assert status["success_count"] == 0 and status["pending_count"] == 0
+        assert "immutable" in messages(status)[secret["id"]]
+    listed = node.client.get(node.url("local"), auth=auth("admin"), headers=H,
+                             params={"match[id]": secret["id"], "match[version]": "all"})
+    assert [o["created"] for o in listed.json()["objects"]] == [secret["created"]]
+    item = indicator(secret["id"], name="top secret item")
+    node.post("local", item, user="missile")
+    assert node.read("local", item["id"], "conf").status_code == 404
+    assert node.read("local", item["id"], "missile").status_code == 200
+    share = node.post("to-JPN", indicator(secret["id"]), user="missile")
+    assert share["failure_count"] == 1  # still REL TO KOR, USA
+
+
+def test_an_envelope_copy_differing_from_the_stored_definition_refuses_its_items(
+    node: Node,
+) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",))
+    node.post("local", secret)
+    forged = json.loads(json.dumps(secret))
+    forged["extensions"][next(iter(forged["extensions"]))]["level"] = "UNCLASSIFIED"
+    item = indicator(secret["id"])
+    status = node.post("local", forged, item, user="conf")
+    found = messages(status)
+    assert set(found) == {secret["id"], item["id"]}
+    assert "differs from the stored" in found[item["id"]]
+    assert node.read("local", item["id"], "admin").status_code == 404
