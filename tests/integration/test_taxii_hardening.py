@@ -93,3 +93,35 @@ def test_an_envelope_copy_differing_from_the_stored_definition_refuses_its_items
     assert set(found) == {secret["id"], item["id"]}
     assert "differs from the stored" in found[item["id"]]
     assert node.read("local", item["id"], "admin").status_code == 404
+
+
+# -- no existence oracle on POST -----------------------------------------------------------
+
+HIDDEN = "an object with this id and version cannot be stored here"
+
+
+def test_posting_over_an_object_you_cannot_see_says_the_same_whatever_its_content(
+    node: Node,
+) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",))
+    item = indicator(secret["id"], name="top secret")
+    node.post("local", secret, item)
+    guess_right = node.post("local", item, user="conf")
+    wrong = dict(item, name="guess")
+    guess_wrong = node.post("local", wrong, user="conf")
+    assert messages(guess_right) == messages(guess_wrong) == {item["id"]: HIDDEN}
+    # Whoever can see it still gets an identical re-post as a success.
+    again = node.post("local", item, user="missile")
+    assert again["success_count"] == 1
+
+
+def test_an_unmarked_sco_colliding_with_a_hidden_one_gets_the_opaque_failure(
+    node: Node,
+) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",))
+    address = {"type": "ipv4-addr", "spec_version": "2.1",
+               "id": "ipv4-addr--7e2a1a4e-4a6c-5d0b-9a9f-0d7e8f1b2c3d", "value": "10.6.6.6"}
+    node.post("local", secret, dict(address, object_marking_refs=[secret["id"]]))
+    probe = node.post("local", address, user="conf")
+    assert messages(probe) == {address["id"]: HIDDEN}
+    assert "already stored" not in json.dumps(probe)

@@ -147,6 +147,7 @@ class TaxiiNode:
             owner=SYSTEM_OWNER,
             parts=[_new_object(posted, rank=0, topics=frozenset())],
             status_id=str(uuid.uuid4()),
+            viewer=Viewer.system(),
         )
 
     def _collection_id(self, title: str) -> str:
@@ -265,7 +266,11 @@ class TaxiiNode:
         else:
             parts = [self._local_part(p, definitions) for p in posted]
         return self.store.ingest(
-            collection_id=info.id, owner=user.name, parts=parts, status_id=str(uuid.uuid4())
+            collection_id=info.id,
+            owner=user.name,
+            parts=parts,
+            status_id=str(uuid.uuid4()),
+            viewer=self.viewer(user),
         )
 
     def store_received(
@@ -279,6 +284,7 @@ class TaxiiNode:
             owner=f"party:{sender}",
             parts=[_new_object(p, rank=marking.rank, topics=marking.topics) for p in posted],
             status_id=str(uuid.uuid4()),
+            viewer=Viewer.system(),
         )
 
     def _definitions(self, posted: Sequence[PostedObject]) -> Definitions:

@@ -169,13 +169,21 @@ class ObjectStore(Protocol):
     def ensure_collections(self, collections: Sequence[CollectionRecord]) -> None: ...
 
     def ingest(
-        self, *, collection_id: str, owner: str, parts: Sequence[Part], status_id: str
+        self,
+        *,
+        collection_id: str,
+        owner: str,
+        parts: Sequence[Part],
+        status_id: str,
+        viewer: Viewer,
     ) -> StatusRecord:
         """Store the new objects, the outbox rows and the status in one transaction.
 
         An identical re-post (same id, version and digest) is a success (or pending, if it
         has an outbox draft and is still awaiting delivery) and stores nothing new; a
-        different object under an existing id and version is a failure."""
+        different object under an existing id and version is a failure. ``viewer`` is the
+        poster's: an id and version stored where the viewer cannot see it is one opaque
+        failure whatever the content, so a post reveals nothing of hidden objects."""
         ...
 
     def page(self, query: ObjectQuery) -> Page: ...

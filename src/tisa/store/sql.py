@@ -62,6 +62,7 @@ DEFINITION_CHANGED = (
     "a marking-definition with this id is already stored with different content; "
     "marking-definitions are immutable: give a new marking a new id"
 )
+CANNOT_STORE = "an object with this id and version cannot be stored here"
 _MDEF_LOCK = 0x7157A_0001  # pg_advisory_xact_lock key: writers of marking-definitions
 
 
@@ -148,7 +149,13 @@ class SqlStore:
     # -- ingest ------------------------------------------------------------------------
 
     def ingest(
-        self, *, collection_id: str, owner: str, parts: Sequence[Part], status_id: str
+        self,
+        *,
+        collection_id: str,
+        owner: str,
+        parts: Sequence[Part],
+        status_id: str,
+        viewer: Viewer,
     ) -> StatusRecord:
         o = t.objects
         request_us = now_us()
@@ -173,10 +180,12 @@ class SqlStore:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MDEF_LOCK})
             known: dict[str, dict[int, tuple[int, str]]] = {}  # id -> version_us -> (pk, digest)
             definition_digests: dict[str, set[str]] = {}  # marking-definition id -> digests
+            hidden: set[tuple[str, int]] = set()  # (id, version_us) the poster cannot see
+            hidden_definitions: set[str] = set()  # stored somewhere the poster cannot see
             for chunk in _chunks(new_ids):
                 # By id alone, so the planner has one index to use whatever its statistics
                 # say; the few rows of other collections are dropped here.
-                for row in conn.execute(
+                found = conn.execute(
                     select(
                         o.c.object_id,
                         o.c.version_us,
@@ -184,12 +193,20 @@ class SqlStore:
                         o.c.digest,
                         o.c.collection_id,
                         o.c.type,
+                        o.c.level_rank,
                     ).where(o.c.object_id.in_(chunk))
-                ):
+                ).all()
+                topics = _topics_of(conn, [int(row[2]) for row in found])
+                for row in found:
+                    visible = _can_see(viewer, int(row[6]), topics.get(int(row[2]), set()))
                     if row[5] == MARKING_DEFINITION:
                         definition_digests.setdefault(row[0], set()).add(row[3])
+                        if not visible:
+                            hidden_definitions.add(row[0])
                     if row[4] == collection_id:
                         known.setdefault(row[0], {})[int(row[1])] = (int(row[2]), row[3])
+                        if not visible:
+                            hidden.add((row[0], int(row[1])))
 
             rows: list[dict[str, Any]] = []
             row_parts: list[tuple[int, NewObject]] = []
@@ -205,6 +222,19 @@ class SqlStore:
                             version=part.version,
                             state="failure",
                             message=part.message,
+                        )
+                    )
+                    continue
+                if (part.object_id, part.version_us) in hidden or (
+                    part.object_id in hidden_definitions
+                ):
+                    # One answer whatever the stored content: no oracle for what is hidden.
+                    entries.append(
+                        StatusEntry(
+                            object_id=part.object_id,
+                            version=part.version,
+                            state="failure",
+                            message=CANNOT_STORE,
                         )
                     )
                     continue
@@ -717,6 +747,22 @@ def _visible(viewer: Viewer) -> list[ColumnElement[bool]]:
             outside = outside.where(ot.c.topic.not_in(sorted(viewer.topics)))
         clauses.append(not_(outside))
     return clauses
+
+
+def _can_see(viewer: Viewer, rank: int, topics: set[str]) -> bool:
+    """``_visible`` for one row already in hand."""
+    return rank <= viewer.clearance_rank and (viewer.topics is None or topics <= viewer.topics)
+
+
+def _topics_of(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:
+    ot = t.object_topics
+    topics: dict[int, set[str]] = {}
+    for chunk in _chunks(sorted(set(pks))):
+        for pk, topic in conn.execute(
+            select(ot.c.object_pk, ot.c.topic).where(ot.c.object_pk.in_(chunk))
+        ):
+            topics.setdefault(int(pk), set()).add(topic)
+    return topics
 
 
 def _version_clause(versions: VersionFilter) -> ColumnElement[bool] | None:
