@@ -125,3 +125,39 @@ def test_an_unmarked_sco_colliding_with_a_hidden_one_gets_the_opaque_failure(
     probe = node.post("local", address, user="conf")
     assert messages(probe) == {address["id"]: HIDDEN}
     assert "already stored" not in json.dumps(probe)
+
+
+# -- a flood of bogus logins neither stalls cached users nor queues without bound ----------
+
+def test_bogus_logins_get_503_and_do_not_delay_cached_users(node: Node) -> None:
+    import asyncio
+    import time
+
+    import httpx
+
+    async def run() -> tuple[float, list[httpx.Response]]:
+        transport = httpx.ASGITransport(app=node.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node.test",
+                                     timeout=120) as c:
+            assert (await c.get("/api/", auth=auth("analyst"), headers=H)).status_code == 200
+
+            async def cached() -> float:
+                await asyncio.sleep(0.05)
+                start = time.monotonic()
+                r = await c.get("/api/", auth=auth("analyst"), headers=H)
+                assert r.status_code == 200
+                return time.monotonic() - start
+
+            bogus = [c.get("/api/", auth=("nobody", f"wrong-{i}"), headers=H)
+                     for i in range(60)]
+            took, *answers = await asyncio.gather(cached(), *bogus)
+            return took, answers
+
+    took, answers = asyncio.run(run())
+    assert took < 1.0
+    codes = {r.status_code for r in answers}
+    assert codes <= {401, 503} and 503 in codes
+    busy = next(r for r in answers if r.status_code == 503)
+    assert int(busy.headers["retry-after"]) >= 1
+    assert busy.headers["content-type"] == TAXII
+    assert busy.json()["http_status"] == "503"
