@@ -161,3 +161,26 @@ def test_bogus_logins_get_503_and_do_not_delay_cached_users(node: Node) -> None:
     assert int(busy.headers["retry-after"]) >= 1
     assert busy.headers["content-type"] == TAXII
     assert busy.json()["http_status"] == "503"
+
+
+# -- need to know: no topics never means "inside everyone's topics" ------------------------
+
+def test_items_without_topics_are_visible_only_to_readers_of_all_topics(node: Node) -> None:
+    from stix_samples import acs_marking
+
+    from tisa.model.item_marking import ItemMarking
+
+    empty = tisa_marking("SECRET", topics=())
+    acs = acs_marking("S")
+    no_topics, acs_item = indicator(empty["id"]), indicator(acs["id"])
+    status = node.post("local", empty, acs, no_topics, acs_item, user="admin")
+    assert status["failure_count"] == 0
+    received = indicator(name="received without topics")
+    node.node.store_received([received], ItemMarking(level="CONFIDENTIAL", originator="JPN",
+                                                     topics=frozenset()), sender="JPN")
+    for title, item in (("local", no_topics), ("local", acs_item), ("inbox", received)):
+        assert node.read(title, item["id"], "missile").status_code == 404, item["id"]
+        assert node.read(title, item["id"], "admin").status_code == 200, item["id"]
+    # An empty topics list is not a tisa marking: sharing under it is refused.
+    shared = node.post("to-JPN", empty, indicator(empty["id"]), user="admin")
+    assert shared["pending_count"] == 0

@@ -37,6 +37,7 @@ from tisa.model.item_marking import (
 )
 from tisa.model.levels import REFERENCE_LEVELS
 from tisa.store.ports import (
+    UNSCOPED,
     CollectionRecord,
     NewObject,
     ObjectQuery,
@@ -282,7 +283,9 @@ class TaxiiNode:
         return self.store.ingest(
             collection_id=self.by_title("inbox").id,
             owner=f"party:{sender}",
-            parts=[_new_object(p, rank=marking.rank, topics=marking.topics) for p in posted],
+            parts=[
+                _new_object(p, rank=marking.rank, topics=_scope(marking.topics)) for p in posted
+            ],
             status_id=str(uuid.uuid4()),
             viewer=Viewer.system(),
         )
@@ -317,9 +320,9 @@ class TaxiiNode:
         except MarkingError:
             if _claims_item_marking(posted.data, definitions):
                 # An item marking we cannot read: hold it at the top, never below.
-                return _new_object(posted, rank=TOP_RANK, topics=frozenset())
+                return _new_object(posted, rank=TOP_RANK, topics=_scope(frozenset()))
             return _new_object(posted, rank=0, topics=frozenset())
-        return _new_object(posted, rank=marking.rank, topics=marking.topics)
+        return _new_object(posted, rank=marking.rank, topics=_scope(marking.topics))
 
     def _share_parts(
         self, posted: Sequence[PostedObject], known: Definitions, recipient: str
@@ -361,7 +364,7 @@ class TaxiiNode:
             if decision.consent_from:
                 message += f" (needs consent from {', '.join(decision.consent_from)})"
             decided[p.object_id + "@" + p.version] = _new_object(
-                p, rank=marking.rank, topics=marking.topics, outbox=draft, message=message
+                p, rank=marking.rank, topics=_scope(marking.topics), outbox=draft, message=message
             )
             for ref in p.data.get("object_marking_refs", ()):
                 routes_by_definition.setdefault(ref, draft)
@@ -412,6 +415,11 @@ class Definitions:
             "one; marking-definitions are immutable: post the stored one or a new marking "
             "under a new id",
         )
+
+
+def _scope(topics: frozenset[str]) -> frozenset[str]:
+    """An item marking without topics is for readers of all topics only."""
+    return topics or frozenset({UNSCOPED})
 
 
 def _marking_refs(data: Mapping[str, Any]) -> list[str]:

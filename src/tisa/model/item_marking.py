@@ -210,7 +210,7 @@ def _read_acs(where: str, ext: Any) -> ItemMarking:
     if nationalities is not None:
         values = _strings(where, "permitted_nationalities", nationalities, required=True)
         releasable = None if values == ["ALL"] else frozenset(values)
-    # ACS has no topics; the agreements' topic scopes then only admit it where all topics are.
+    # ACS has no topics: only readers of all topics see it, and the route engine refuses it.
     return ItemMarking(
         level=level,
         originator=originator_entity.split(".", 1)[0],
@@ -226,7 +226,7 @@ def _strings(where: str, field: str, value: Any, *, required: bool) -> list[str]
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise MarkingError(f"{where}: {field} must be a list of non-empty strings")
-    if required and not value and field != "topics":
+    if required and not value:
         raise MarkingError(f"{where}: {field} must not be empty")
     return list(value)
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 EntryState = Literal["success", "failure", "pending"]
+
+#: The topic stored for an object whose item marking names no topics (ISA ACS) or cannot
+#: be read: no reader's topics include it, so only readers of all topics see the object.
+#: (Rank alone never grants access.)
+UNSCOPED: Final = "*"
 
 
 @dataclass(frozen=True, kw_only=True)

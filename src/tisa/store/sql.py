@@ -41,6 +41,7 @@ from tisa.errors import ConfigError, Conflict, IntegrityError
 from tisa.store import tables as t
 from tisa.store.migrate import migrate
 from tisa.store.ports import (
+    UNSCOPED,
     CollectionRecord,
     EntryState,
     NewObject,
@@ -743,15 +744,18 @@ def _visible(viewer: Viewer) -> list[ColumnElement[bool]]:
     if viewer.topics is not None:
         ot = t.object_topics
         outside = exists().where(ot.c.object_pk == o.c.pk)
-        if viewer.topics:
-            outside = outside.where(ot.c.topic.not_in(sorted(viewer.topics)))
+        topics = viewer.topics - {UNSCOPED}
+        if topics:
+            outside = outside.where(ot.c.topic.not_in(sorted(topics)))
         clauses.append(not_(outside))
     return clauses
 
 
 def _can_see(viewer: Viewer, rank: int, topics: set[str]) -> bool:
     """``_visible`` for one row already in hand."""
-    return rank <= viewer.clearance_rank and (viewer.topics is None or topics <= viewer.topics)
+    return rank <= viewer.clearance_rank and (
+        viewer.topics is None or topics <= viewer.topics - {UNSCOPED}
+    )
 
 
 def _topics_of(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:

@@ -120,7 +120,8 @@ def test_originator_must_be_this_node() -> None:
         require_originator(m, "KOR", where="indicator--1")
 
 
-@pytest.mark.parametrize(("field", "value"), [("topics", "nk"), ("releasable_to", []),
+@pytest.mark.parametrize(("field", "value"), [("topics", "nk"), ("topics", []),
+                                          ("releasable_to", []),
                                           ("originator", ""), ("extension_type", "toplevel")])
 def test_malformed_fields_are_refused(field: str, value: Any) -> None:
     with pytest.raises(MarkingError):
