@@ -184,3 +184,39 @@ def test_items_without_topics_are_visible_only_to_readers_of_all_topics(node: No
     # An empty topics list is not a tisa marking: sharing under it is refused.
     shared = node.post("to-JPN", empty, indicator(empty["id"]), user="admin")
     assert shared["pending_count"] == 0
+
+
+# -- granular markings count -----------------------------------------------------------------
+
+def test_granular_markings_rank_the_object(node: Node) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",))
+    conf = tisa_marking("CONFIDENTIAL", topics=("nk-nuclear",), releasable_to=["KOR", "JPN"])
+    node.post("local", secret, conf)
+    only_granular = indicator(name="top secret by granular marking")
+    only_granular["granular_markings"] = [{"marking_ref": secret["id"],
+                                           "selectors": ["name", "pattern"]}]
+    mixed = indicator(conf["id"], name="mixed")
+    mixed["granular_markings"] = [{"marking_ref": secret["id"], "selectors": ["name"]}]
+    unknown = indicator(name="unknown granular marking")
+    unknown["granular_markings"] = [{"marking_ref": "marking-definition--"
+                                     "6a0f4c43-1b4c-4e4e-9a1a-2a3b4c5d6e7f",
+                                     "selectors": ["name"]}]
+    assert node.post("local", only_granular, mixed, unknown, user="conf")["success_count"] == 3
+    for item in (only_granular, mixed, unknown):
+        assert node.read("local", item["id"], "conf").status_code == 404, item["name"]
+        assert node.read("local", item["id"], "analyst").status_code == 404, item["name"]
+        assert node.read("local", item["id"], "admin").status_code == 200, item["name"]
+    # union of topics: nk-missile alone is not enough for the mixed item
+    assert node.read("local", only_granular["id"], "missile").status_code == 200
+    assert node.read("local", mixed["id"], "missile").status_code == 404
+    shared = node.post("to-JPN", indicator(conf["id"]) | {
+        "granular_markings": [{"marking_ref": secret["id"], "selectors": ["name"]}]})
+    assert shared["pending_count"] == 0
+
+
+def test_malformed_granular_markings_are_invalid_stix(node: Node) -> None:
+    item = indicator(name="bad granular")
+    item["granular_markings"] = [{"marking_ref": 7, "selectors": ["name"]}]
+    r = node.client.post(node.url("local"), content=json.dumps(envelope(item)).encode(),
+                         auth=auth("conf"), headers=POST_H)
+    assert r.status_code == 422

@@ -32,7 +32,9 @@ from tisa.model.item_marking import (
     TISA_MARKING_EXTENSION,
     ItemMarking,
     MarkingError,
+    combined_marking,
     item_marking,
+    marking_refs,
     require_originator,
 )
 from tisa.model.levels import REFERENCE_LEVELS
@@ -313,10 +315,10 @@ class TaxiiNode:
         if refused is not None:
             return refused
         definitions = known.found
-        if posted.type == "marking-definition" or not posted.data.get("object_marking_refs"):
+        if posted.type == "marking-definition" or not marking_refs(posted.data):
             return _new_object(posted, rank=0, topics=frozenset())
         try:
-            marking = item_marking(posted.data, definitions, self.network.resolve_level)
+            marking = combined_marking(posted.data, definitions, self.network.resolve_level)
         except MarkingError:
             if _claims_item_marking(posted.data, definitions):
                 # An item marking we cannot read: hold it at the top, never below.
@@ -366,7 +368,7 @@ class TaxiiNode:
             decided[p.object_id + "@" + p.version] = _new_object(
                 p, rank=marking.rank, topics=_scope(marking.topics), outbox=draft, message=message
             )
-            for ref in p.data.get("object_marking_refs", ()):
+            for ref in _marking_refs(p.data):
                 routes_by_definition.setdefault(ref, draft)
         parts: list[Part] = []
         for p in posted:
@@ -423,8 +425,7 @@ def _scope(topics: frozenset[str]) -> frozenset[str]:
 
 
 def _marking_refs(data: Mapping[str, Any]) -> list[str]:
-    refs = data.get("object_marking_refs")
-    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+    return [r for r in marking_refs(data) if isinstance(r, str)]
 
 
 def _new_object(
@@ -456,7 +457,9 @@ def _claims_item_marking(
     """Does the object reference an item marking (or something we cannot look at)?"""
     from tisa.model.item_marking import _is_known_tlp
 
-    for ref in data.get("object_marking_refs", ()):
+    for ref in marking_refs(data):
+        if not isinstance(ref, str):
+            return True
         definition = definitions.get(ref)
         if definition is None:
             if not _is_known_tlp(ref):

@@ -89,6 +89,7 @@ def read_object(index: int, data: Any) -> PostedObject:
         or not all(isinstance(r, str) and r.startswith("marking-definition--") for r in refs)
     ):
         raise InvalidStix(f"{where}: object_marking_refs must list marking-definition ids")
+    _check_granular(where, data.get("granular_markings"))
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PostedObject(
         data=data,
@@ -100,6 +101,24 @@ def read_object(index: int, data: Any) -> PostedObject:
         body=body,
         digest=hashlib.sha256(body.encode("utf-8")).hexdigest(),
     )
+
+
+def _check_granular(where: str, granular: Any) -> None:
+    """Each granular marking has ``selectors`` and a ``marking_ref`` (a marking-definition
+    id) or a ``lang``: one the node could not read would escape the item's ranking."""
+    if granular is None:
+        return
+    problem = f"{where}: granular_markings must be a list of {{selectors, marking_ref or lang}}"
+    if not isinstance(granular, list) or not granular:
+        raise InvalidStix(problem)
+    for g in granular:
+        if not isinstance(g, dict) or not isinstance(g.get("selectors"), list):
+            raise InvalidStix(problem)
+        ref, lang = g.get("marking_ref"), g.get("lang")
+        if ref is None and isinstance(lang, str):
+            continue
+        if not isinstance(ref, str) or not ref.startswith("marking-definition--"):
+            raise InvalidStix(problem)
 
 
 def _timestamp(
