@@ -220,3 +220,25 @@ def test_malformed_granular_markings_are_invalid_stix(node: Node) -> None:
     r = node.client.post(node.url("local"), content=json.dumps(envelope(item)).encode(),
                          auth=auth("conf"), headers=POST_H)
     assert r.status_code == 422
+
+
+# -- deeply nested JSON is a client error, not a crash --------------------------------------
+
+@pytest.mark.parametrize("depth", [5_000, 30_000])
+def test_deeply_nested_json_is_a_400_error_resource(node: Node, depth: int) -> None:
+    item = json.dumps(indicator(name="deep"))[:-1] + ',"x_deep":' + "[" * depth + "]" * depth
+    body = ('{"objects":[' + item + "}]}").encode()
+    r = node.client.post(node.url("local"), content=body, auth=auth("conf"), headers=POST_H)
+    assert r.status_code in (400, 422)
+    assert r.headers["content-type"] == TAXII
+    assert "nested" in r.json()["description"]
+
+
+def test_nesting_a_little_under_the_limit_is_refused_before_it_is_stored() -> None:
+    from tisa.api.stix_input import InvalidStix, read_object
+
+    deep: Any = []
+    for _ in range(900):
+        deep = [deep]
+    with pytest.raises(InvalidStix, match="nested"):
+        read_object(0, indicator(name="deep") | {"x_deep": deep})
