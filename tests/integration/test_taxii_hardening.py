@@ -66,9 +66,12 @@ def test_a_later_version_of_a_stored_marking_definition_is_refused(node: Node) -
     forged["created"] = "2026-12-01T00:00:00.000Z"
     forged["extensions"][next(iter(forged["extensions"]))]["level"] = "UNCLASSIFIED"
     for title in ("local", "to-JPN"):
-        status = node.post(title, forged, user="conf")
+        status = node.post(title, forged, user="admin")
         assert status["success_count"] == 0 and status["pending_count"] == 0
         assert "immutable" in messages(status)[secret["id"]]
+        # Whoever may not see the stored one learns nothing of it, but fails all the same.
+        status = node.post(title, forged, user="conf")
+        assert status["success_count"] == 0 and status["pending_count"] == 0
     listed = node.client.get(node.url("local"), auth=auth("admin"), headers=H,
                              params={"match[id]": secret["id"], "match[version]": "all"})
     assert [o["created"] for o in listed.json()["objects"]] == [secret["created"]]
@@ -242,3 +245,39 @@ def test_nesting_a_little_under_the_limit_is_refused_before_it_is_stored() -> No
         deep = [deep]
     with pytest.raises(InvalidStix, match="nested"):
         read_object(0, indicator(name="deep") | {"x_deep": deep})
+
+
+# -- a low-cleared admin sees no metadata above their clearance ------------------------------
+
+def test_low_cleared_admin_sees_neither_status_entries_nor_definitions_above_clearance(
+    node: Node,
+) -> None:
+    from tisa.crypto.passwords import hash_password
+    from tisa.store.ports import UserRecord
+
+    lowadmin = ("lowadmin", "lowadmin-pw")
+    node.store.add_user(UserRecord(name="lowadmin", password_hash=hash_password("lowadmin-pw"),
+                                   clearance_rank=1, topics=None, admin=True))
+    secret = tisa_marking("SECRET", topics=("nk-missile",))
+    low = tisa_marking("CONFIDENTIAL", topics=("nk-missile",))
+    hidden, seen = indicator(secret["id"]), indicator(low["id"])
+    status = node.post("to-JPN", secret, low, hidden, seen, user="analyst")
+    assert status["pending_count"] == 4, status
+
+    def entry_ids(user: str) -> set[str]:
+        credentials = lowadmin if user == "lowadmin" else auth(user)
+        r = node.client.get(f"/api/status/{status['id']}/", auth=credentials, headers=H)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["total_count"] == sum(
+            body[k] for k in ("success_count", "failure_count", "pending_count"))
+        return {e["id"] for k in ("successes", "failures", "pendings") for e in body.get(k, [])}
+
+    assert entry_ids("analyst") == entry_ids("admin") == {
+        secret["id"], low["id"], hidden["id"], seen["id"]}
+    assert entry_ids("lowadmin") == {low["id"], seen["id"]}
+    listed = node.client.get(node.url("to-JPN"), auth=lowadmin, headers=H).json()
+    assert {o["id"] for o in listed["objects"]} == {low["id"], seen["id"]}
+    local = node.post("local", tisa_marking("TOP SECRET", topics=("nk-nuclear",)))
+    assert local["success_count"] == 1
+    assert node.read("local", local["successes"][0]["id"], "missile").status_code == 404

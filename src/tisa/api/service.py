@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
@@ -34,6 +34,7 @@ from tisa.model.item_marking import (
     MarkingError,
     combined_marking,
     item_marking,
+    marking_from_definition,
     marking_refs,
     require_originator,
 )
@@ -254,7 +255,17 @@ class TaxiiNode:
         record = self.store.status(status_id)
         if record is None or (record.owner != user.name and not user.admin):
             raise NotFound(f"no status {status_id}")
-        return record
+        if record.owner == user.name:
+            return record
+        # Another's status: only the entries of objects this reader could read (refused
+        # ones were never stored, so they are left out too).
+        visible = self.store.visible_versions(
+            record.collection_id, record.entries, self.viewer(user)
+        )
+        return replace(
+            record,
+            entries=tuple(e for e in record.entries if (e.object_id, e.version) in visible),
+        )
 
     # -- writes ------------------------------------------------------------------------
 
@@ -315,7 +326,9 @@ class TaxiiNode:
         if refused is not None:
             return refused
         definitions = known.found
-        if posted.type == "marking-definition" or not marking_refs(posted.data):
+        if posted.type == "marking-definition":
+            return self._definition_part(posted)
+        if not marking_refs(posted.data):
             return _new_object(posted, rank=0, topics=frozenset())
         try:
             marking = combined_marking(posted.data, definitions, self.network.resolve_level)
@@ -323,6 +336,17 @@ class TaxiiNode:
             if _claims_item_marking(posted.data, definitions):
                 # An item marking we cannot read: hold it at the top, never below.
                 return _new_object(posted, rank=TOP_RANK, topics=_scope(frozenset()))
+            return _new_object(posted, rank=0, topics=frozenset())
+        return _new_object(posted, rank=marking.rank, topics=_scope(marking.topics))
+
+    def _definition_part(self, posted: PostedObject) -> NewObject:
+        """A marking-definition is as classified as the item marking it carries: a TOP
+        SECRET marking names TOP SECRET matters. Unreadable: held at the top."""
+        try:
+            marking = marking_from_definition(posted.data, self.network.resolve_level)
+        except MarkingError:
+            return _new_object(posted, rank=TOP_RANK, topics=_scope(frozenset()))
+        if marking is None:  # TLP, statement: public
             return _new_object(posted, rank=0, topics=frozenset())
         return _new_object(posted, rank=marking.rank, topics=_scope(marking.topics))
 
@@ -379,11 +403,12 @@ class TaxiiNode:
                     Rejected(object_id=p.object_id, version=p.version, message=DEFINITION_CHANGED)
                 )
             elif p.object_id in routes_by_definition:
+                held = self._definition_part(p)
                 parts.append(
                     _new_object(
                         p,
-                        rank=0,
-                        topics=frozenset(),
+                        rank=held.level_rank,
+                        topics=held.topics,
                         outbox=routes_by_definition[p.object_id],
                         message="travels with the items that reference it; awaiting delivery",
                     )

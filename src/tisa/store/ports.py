@@ -216,6 +216,12 @@ class ObjectStore(Protocol):
 class StatusStore(Protocol):
     def status(self, status_id: str) -> StatusRecord | None: ...
 
+    def visible_versions(
+        self, collection_id: str, entries: Sequence[StatusEntry], viewer: Viewer
+    ) -> set[tuple[str, str]]:
+        """Which entries' objects are stored in the collection where ``viewer`` sees them."""
+        ...
+
 
 class OutboxStore(Protocol):
     def claim_outbox(self, *, limit: int, recipient: str | None = None) -> list[OutboxEntry]:

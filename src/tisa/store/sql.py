@@ -599,6 +599,25 @@ class SqlStore:
 
     # -- statuses ----------------------------------------------------------------------
 
+    def visible_versions(
+        self, collection_id: str, entries: Sequence[StatusEntry], viewer: Viewer
+    ) -> set[tuple[str, str]]:
+        """The (id, version) pairs of ``entries`` stored in the collection where ``viewer``
+        can see them."""
+        o = t.objects
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({e.object_id for e in entries})):
+                for object_id, version in conn.execute(
+                    select(o.c.object_id, o.c.version).where(
+                        o.c.collection_id == collection_id,
+                        o.c.object_id.in_(chunk),
+                        *_visible(viewer),
+                    )
+                ):
+                    found.add((object_id, version))
+        return found
+
     def status(self, status_id: str) -> StatusRecord | None:
         with self.engine.connect() as conn:
             head = conn.execute(
