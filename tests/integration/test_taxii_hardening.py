@@ -281,3 +281,21 @@ def test_low_cleared_admin_sees_neither_status_entries_nor_definitions_above_cle
     local = node.post("local", tisa_marking("TOP SECRET", topics=("nk-nuclear",)))
     assert local["success_count"] == 1
     assert node.read("local", local["successes"][0]["id"], "missile").status_code == 404
+
+
+# -- a marking-definition is routed only with items actually stored --------------------------
+
+def test_a_definition_gets_no_outbox_row_when_its_item_was_refused_at_ingest(
+    node: Node,
+) -> None:
+    secret = tisa_marking("SECRET", topics=("nk-missile",))
+    shared = indicator(secret["id"], name="secret share")
+    assert node.post("to-JPN", secret, shared, user="analyst")["pending_count"] == 2
+    node.node.store.claim_outbox(limit=100)  # drain what was rightly asked for
+    low = tisa_marking("CONFIDENTIAL", topics=("nk-missile",))
+    collide = indicator(low["id"], ident=shared["id"], name="guess")
+    status = node.post("to-JPN", low, collide, user="conf")
+    assert messages(status) == {
+        collide["id"]: HIDDEN,
+        low["id"]: "not stored: none of the objects it travels with was stored"}
+    assert node.node.store.claim_outbox(limit=100) == []

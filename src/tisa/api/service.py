@@ -357,6 +357,7 @@ class TaxiiNode:
         definitions = known.found
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
+        carriers: dict[str, set[tuple[str, int]]] = {}  # definition -> routed items
         for p in posted:
             if p.type == "marking-definition":
                 continue
@@ -394,6 +395,7 @@ class TaxiiNode:
             )
             for ref in _marking_refs(p.data):
                 routes_by_definition.setdefault(ref, draft)
+                carriers.setdefault(ref, set()).add((p.object_id, p.version_us))
         parts: list[Part] = []
         for p in posted:
             if p.type != "marking-definition":
@@ -411,6 +413,7 @@ class TaxiiNode:
                         topics=held.topics,
                         outbox=routes_by_definition[p.object_id],
                         message="travels with the items that reference it; awaiting delivery",
+                        travels_with=frozenset(carriers[p.object_id]),
                     )
                 )
             else:
@@ -460,6 +463,7 @@ def _new_object(
     topics: frozenset[str],
     outbox: OutboxDraft | None = None,
     message: str = "",
+    travels_with: frozenset[tuple[str, int]] = frozenset(),
 ) -> NewObject:
     return NewObject(
         object_id=posted.object_id,
@@ -473,6 +477,7 @@ def _new_object(
         digest=posted.digest,
         outbox=outbox,
         pending_message=message,
+        travels_with=travels_with,
     )
 
 

@@ -60,6 +60,9 @@ class NewObject:
     digest: str  # SHA-256 of ``body``; identical re-posts are recognised by it
     outbox: OutboxDraft | None = None
     pending_message: str = ""
+    #: (id, version_us) of parts of the same request this one travels with (a
+    #: marking-definition with the items it marks): stored only if one of them is.
+    travels_with: frozenset[tuple[str, int]] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,6 +64,7 @@ DEFINITION_CHANGED = (
     "marking-definitions are immutable: give a new marking a new id"
 )
 CANNOT_STORE = "an object with this id and version cannot be stored here"
+NOTHING_TO_TRAVEL_WITH = "not stored: none of the objects it travels with was stored"
 _MDEF_LOCK = 0x7157A_0001  # pg_advisory_xact_lock key: writers of marking-definitions
 
 
@@ -215,9 +216,12 @@ class SqlStore:
             clear_last: set[int] = set()
             pending_new: dict[str, dict[int, int]] = {}  # id -> version_us -> row index
             duplicates: list[tuple[int, NewObject]] = []
-            for part in parts:
+            slots: dict[int, StatusEntry] = {}
+            carried: set[tuple[str, int]] = set()  # (id, version_us) stored or re-posted
+            for i in _in_order(parts):
+                part = parts[i]
                 if not isinstance(part, NewObject):
-                    entries.append(
+                    slots[i] = (
                         StatusEntry(
                             object_id=part.object_id,
                             version=part.version,
@@ -226,11 +230,19 @@ class SqlStore:
                         )
                     )
                     continue
+                if part.travels_with and not part.travels_with & carried:
+                    slots[i] = StatusEntry(
+                        object_id=part.object_id,
+                        version=part.version,
+                        state="failure",
+                        message=NOTHING_TO_TRAVEL_WITH,
+                    )
+                    continue
                 if (part.object_id, part.version_us) in hidden or (
                     part.object_id in hidden_definitions
                 ):
                     # One answer whatever the stored content: no oracle for what is hidden.
-                    entries.append(
+                    slots[i] = (
                         StatusEntry(
                             object_id=part.object_id,
                             version=part.version,
@@ -242,7 +254,7 @@ class SqlStore:
                 if part.type == MARKING_DEFINITION:
                     digests = definition_digests.setdefault(part.object_id, set())
                     if digests - {part.digest}:
-                        entries.append(
+                        slots[i] = (
                             StatusEntry(
                                 object_id=part.object_id,
                                 version=part.version,
@@ -261,7 +273,7 @@ class SqlStore:
                         else rows[fresh[part.version_us]]["digest"] == part.digest
                     )
                     if not same:
-                        entries.append(
+                        slots[i] = (
                             StatusEntry(
                                 object_id=part.object_id,
                                 version=part.version,
@@ -271,8 +283,9 @@ class SqlStore:
                             )
                         )
                         continue
-                    duplicates.append((len(entries), part))
-                    entries.append(
+                    duplicates.append((i, part))
+                    carried.add((part.object_id, part.version_us))
+                    slots[i] = (
                         StatusEntry(
                             object_id=part.object_id,
                             version=part.version,
@@ -309,8 +322,9 @@ class SqlStore:
                         "body": part.body,
                     }
                 )
-                row_parts.append((len(entries), part))
-                entries.append(
+                row_parts.append((i, part))
+                carried.add((part.object_id, part.version_us))
+                slots[i] = (
                     StatusEntry(
                         object_id=part.object_id,
                         version=part.version,
@@ -318,6 +332,8 @@ class SqlStore:
                         message=part.pending_message if part.outbox else "",
                     )
                 )
+
+            entries = [slots[i] for i in range(len(parts))]
 
             if rows:
                 self._insert_many(conn, o, rows)
@@ -768,6 +784,16 @@ def _visible(viewer: Viewer) -> list[ColumnElement[bool]]:
             outside = outside.where(ot.c.topic.not_in(sorted(topics)))
         clauses.append(not_(outside))
     return clauses
+
+
+def _in_order(parts: Sequence[Part]) -> list[int]:
+    """Indexes of ``parts``: those that travel with others last, so they know whether
+    any of those was stored."""
+    return sorted(range(len(parts)), key=lambda i: _travels(parts[i]))
+
+
+def _travels(part: Part) -> bool:
+    return isinstance(part, NewObject) and bool(part.travels_with)
 
 
 def _can_see(viewer: Viewer, rank: int, topics: set[str]) -> bool:
