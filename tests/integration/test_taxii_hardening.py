@@ -299,3 +299,11 @@ def test_a_definition_gets_no_outbox_row_when_its_item_was_refused_at_ingest(
         collide["id"]: HIDDEN,
         low["id"]: "not stored: none of the objects it travels with was stored"}
     assert node.node.store.claim_outbox(limit=100) == []
+
+
+def test_405_is_an_error_resource_with_allow(node: Node) -> None:
+    r = node.client.request("PUT", node.url("local"), auth=auth("conf"), headers=H)
+    assert r.status_code == 405
+    assert r.headers["content-type"] == TAXII
+    assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert r.json()["http_status"] == "405"

@@ -333,7 +333,13 @@ class TaxiiApp:
             return error_response(404, "Not Found", f"no TAXII endpoint at {request.url.path}")
 
         async def not_allowed(request: Request, exc: Exception) -> Response:
-            return error_response(405, "Method Not Allowed", f"{request.method} is not allowed")
+            allow = (getattr(exc, "headers", None) or {}).get("Allow")
+            return error_response(
+                405,
+                "Method Not Allowed",
+                f"{request.method} is not allowed" + (f"; use {allow}" if allow else ""),
+                {"Allow": allow} if allow else None,
+            )
 
         async def crashed(request: Request, exc: Exception) -> Response:
             log.error("unhandled error on %s %s: %r", request.method, request.url.path, exc)
