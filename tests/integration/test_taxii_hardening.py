@@ -278,6 +278,15 @@ def test_low_cleared_admin_sees_neither_status_entries_nor_definitions_above_cle
     assert entry_ids("lowadmin") == {low["id"], seen["id"]}
     listed = node.client.get(node.url("to-JPN"), auth=lowadmin, headers=H).json()
     assert {o["id"] for o in listed["objects"]} == {low["id"], seen["id"]}
+    # A refused object was never stored: its entry (and reason) stays with its poster,
+    # even when a readable object happens to hold the same id and version.
+    readable = indicator(low["id"], name="confidential share")
+    assert node.post("to-JPN", readable, user="conf")["pending_count"] == 1
+    refused = node.post("to-JPN", secret, indicator(secret["id"], ident=readable["id"]),
+                        user="analyst")
+    assert readable["id"] in messages(refused)
+    r = node.client.get(f"/api/status/{refused['id']}/", auth=lowadmin, headers=H)
+    assert readable["id"] not in r.text
     local = node.post("local", tisa_marking("TOP SECRET", topics=("nk-nuclear",)))
     assert local["success_count"] == 1
     assert node.read("local", local["successes"][0]["id"], "missile").status_code == 404

@@ -257,14 +257,19 @@ class TaxiiNode:
             raise NotFound(f"no status {status_id}")
         if record.owner == user.name:
             return record
-        # Another's status: only the entries of objects this reader could read (refused
-        # ones were never stored, so they are left out too).
+        # Another's status: only the entries of objects this reader could read. A refused
+        # object was never stored (a readable one may share its id and version), so its
+        # entry and reason stay with its poster.
         visible = self.store.visible_versions(
             record.collection_id, record.entries, self.viewer(user)
         )
         return replace(
             record,
-            entries=tuple(e for e in record.entries if (e.object_id, e.version) in visible),
+            entries=tuple(
+                e
+                for e in record.entries
+                if e.state != "failure" and (e.object_id, e.version) in visible
+            ),
         )
 
     # -- writes ------------------------------------------------------------------------
