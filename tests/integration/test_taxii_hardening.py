@@ -316,3 +316,13 @@ def test_405_is_an_error_resource_with_allow(node: Node) -> None:
     assert r.headers["content-type"] == TAXII
     assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
     assert r.json()["http_status"] == "405"
+
+
+def test_two_copies_of_one_definition_in_an_envelope_refuse_its_items(node: Node) -> None:
+    secret = tisa_marking("TOP SECRET", topics=("nk-missile",))
+    open_ = json.loads(json.dumps(secret))
+    open_["extensions"][next(iter(open_["extensions"]))]["level"] = "UNCLASSIFIED"
+    item = indicator(secret["id"])
+    status = node.post("local", secret, open_, item, user="admin")
+    assert "differs" in messages(status)[item["id"]]
+    assert node.read("local", item["id"], "admin").status_code == 404

@@ -315,10 +315,15 @@ class TaxiiNode:
         in_envelope = {p.object_id: p for p in posted if p.type == "marking-definition"}
         wanted = {ref for p in posted for ref in _marking_refs(p.data)} | set(in_envelope)
         stored = self.store.marking_definitions(sorted(wanted))
+        bodies: dict[str, set[str]] = {}
+        for p in posted:
+            if p.type == "marking-definition":
+                bodies.setdefault(p.object_id, set()).add(p.body)
+        # Changed: unlike the stored copy, or two different copies in one envelope.
         changed = frozenset(
             ref
-            for ref, p in in_envelope.items()
-            if ref in stored and any(q.body != stored[ref] for q in posted if q.object_id == ref)
+            for ref, copies in bodies.items()
+            if len(copies) > 1 or (ref in stored and copies != {stored[ref]})
         )
         found: dict[str, Mapping[str, Any]] = {
             ref: p.data for ref, p in in_envelope.items() if ref not in stored
@@ -447,8 +452,8 @@ class Definitions:
             object_id=posted.object_id,
             version=posted.version,
             message=f"marking-definition {changed[0]} in the envelope differs from the stored "
-            "one; marking-definitions are immutable: post the stored one or a new marking "
-            "under a new id",
+            "one (or from another copy in the envelope); marking-definitions are immutable: "
+            "post the stored one or a new marking under a new id",
         )
 
 
