@@ -237,7 +237,7 @@ def test_deeply_nested_json_is_a_400_error_resource(node: Node, depth: int) -> N
     assert "nested" in r.json()["description"]
 
 
-def test_nesting_a_little_under_the_limit_is_refused_before_it_is_stored() -> None:
+def test_nesting_within_the_parser_limit_but_over_100_levels_is_refused() -> None:
     from tisa.api.stix_input import InvalidStix, read_object
 
     deep: Any = []
