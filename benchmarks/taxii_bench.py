@@ -37,7 +37,7 @@ from tisa.api.sharing import load_node_network
 from tisa.api.stix_input import read_object
 from tisa.config import init_node_home, load_node_settings
 from tisa.crypto.passwords import hash_password
-from tisa.store.ports import NewObject, UserRecord
+from tisa.store.ports import NewObject, UserRecord, Viewer
 from tisa.store.sql import SqlStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ class TisaTarget:
                                        version_us=p.version_us, level_rank=0,
                                        topics=frozenset(), body=p.body, digest=p.digest))
             self.store.ingest(collection_id=self.local, owner=USER, parts=parts,
-                              status_id=str(uuid.uuid4()))
+                              status_id=str(uuid.uuid4()), viewer=Viewer.system())
             self.count += n
 
     def settle(self) -> None:

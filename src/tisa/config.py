@@ -169,6 +169,7 @@ def load_node_settings(home: Path, *, database_url: str | None = None) -> NodeSe
             "database URL must start with sqlite:/// or postgresql://; "
             f"got {url.split(':', 1)[0]}:..."
         )
+    _check_database_url(url, given=database_url is not None)
     max_len = data.get("max_content_length", DEFAULT_MAX_CONTENT_LENGTH)
     if not isinstance(max_len, int) or max_len < 1024:
         raise ConfigError(f"{home / NODE_FILE}: max_content_length: an integer >= 1024 bytes")
@@ -183,6 +184,25 @@ def load_node_settings(home: Path, *, database_url: str | None = None) -> NodeSe
     )
 
 
+def _check_database_url(url: str, *, given: bool) -> None:
+    """Parse the URL now, so a typo is a message and not a traceback; the URL itself is
+    never shown (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    error = InvalidInput if given else ConfigError
+    try:
+        port = make_url(url).port
+    except ValueError:
+        raise error("database URL: the port is not a number (the URL is not shown: it may "
+                    "hold a password)") from None
+    except ArgumentError:
+        raise error("database URL: cannot be parsed (the URL is not shown: it may hold a "
+                    "password)") from None
+    if port is not None and not 0 < port < 65536:
+        raise error(f"database URL: port {port} is not in 1..65535")
+
+
 def tls_settings(cert: Path | None, key: Path | None) -> TlsSettings | None:
     if cert is None and key is None:
         return None
@@ -191,6 +211,17 @@ def tls_settings(cert: Path | None, key: Path | None) -> TlsSettings | None:
     for path in (cert, key):
         if not path.is_file():
             raise InvalidInput(f"{path}: TLS file not found")
+    import ssl
+
+    # Load them now, as the server will: a bad file is a message, not a traceback.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"TLS: {cert} and {key} are not a PEM certificate chain and its private key "
+            f"({exc.strerror or exc.__class__.__name__})"
+        ) from None
     return TlsSettings(cert=cert, key=key)
 
 

@@ -84,3 +84,38 @@ def test_serve_refuses_an_unreachable_database_without_leaking_the_password(
     tls = tisa("serve", str(home), "--tls-cert", str(tmp_path / "cert.pem"))
     assert tls.returncode == 2
     assert "--tls-key" in tls.stderr
+
+
+def test_serve_and_user_add_refuse_bad_files_and_urls_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "kor"
+    tisa("node", "init", str(home), "--party", "KOR", "--network", str(NETWORK))
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    tls = tisa("serve", str(home), "--port", "1", "--tls-cert", str(junk), "--tls-key", str(junk))
+    assert tls.returncode == 2
+    assert "TLS" in tls.stderr and "Traceback" not in tls.stderr
+    bad_port = "postgresql://u:hunter2-secret@127.0.0.1:99x/db"
+    for args in (("serve", str(home), "--database-url", bad_port),
+                 ("user", "add", str(home), "kim", "--clearance", "SECRET",
+                  "--password-stdin", "--database-url", bad_port)):
+        done = tisa(*args, stdin="pw\n")
+        assert done.returncode == 2, done.stderr
+        assert "port" in done.stderr and "Traceback" not in done.stderr
+        assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_user_add_refuses_a_non_utf8_password_and_bad_topics(tmp_path: Path) -> None:
+    home = tmp_path / "kor"
+    tisa("node", "init", str(home), "--party", "KOR", "--network", str(NETWORK))
+    raw = subprocess.run([sys.executable, "-m", "tisa", "user", "add", str(home), "kim",
+                          "--clearance", "SECRET", "--password-stdin"],
+                         capture_output=True, input=b"caf\xe9-pw\n", timeout=120, check=False)
+    assert raw.returncode == 2
+    assert b"UTF-8" in raw.stderr and b"Traceback" not in raw.stderr
+    for topic, message in (("*", "no --topic"), ("NK Missile", "topic")):
+        done = tisa("user", "add", str(home), "lee", "--clearance", "SECRET", "--topic", topic,
+                    "--password-stdin", stdin="pw\n")
+        assert done.returncode == 2, topic
+        assert message in done.stderr and "Traceback" not in done.stderr

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tisa.api.auth import Authenticator, parse_basic
+from tisa.api.auth import Authenticator, Busy, parse_basic
 from tisa.api.paging import BadNextToken
 from tisa.api.service import CollectionInfo, PageResult, TaxiiNode
 from tisa.api.stix_input import InvalidStix, MalformedRequest
@@ -29,6 +29,7 @@ TAXII_MEDIA: Final = "application/taxii+json;version=2.1"
 STIX_MEDIA: Final = "application/stix+json;version=2.1"
 API_ROOT: Final = "/api/"
 REALM: Final = 'Basic realm="tisa", charset="UTF-8"'
+RETRY_AFTER_SECONDS: Final = 1
 
 log = logging.getLogger("tisa.api")
 
@@ -36,11 +37,19 @@ Handler = Callable[[Request, UserRecord], Awaitable[Response]]
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, title: str, description: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        description: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.title = title
         self.description = description
+        self.headers = headers or {}
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -52,12 +61,15 @@ def raw_response(body: str, status: int = 200, headers: dict[str, str] | None = 
     return Response(content=body.encode("utf-8"), status_code=status, headers=all_headers)
 
 
-def error_response(status: int, title: str, description: str) -> Response:
-    headers = {"WWW-Authenticate": REALM} if status == 401 else None
+def error_response(
+    status: int, title: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    all_headers = {"WWW-Authenticate": REALM} if status == 401 else {}
+    all_headers.update(headers or {})
     return json_response(
         {"title": title, "http_status": str(status), "description": description},
         status,
-        headers,
+        all_headers,
     )
 
 
@@ -115,7 +127,7 @@ class TaxiiApp:
                 user = await self._user(request)
                 return await handler(request, user)
             except HttpError as exc:
-                return error_response(exc.status, exc.title, exc.description)
+                return error_response(exc.status, exc.title, exc.description, exc.headers)
             except (MalformedRequest, BadNextToken) as exc:
                 return error_response(400, "Bad Request", exc.diagnostics())
             except InvalidStix as exc:
@@ -138,7 +150,18 @@ class TaxiiApp:
         credentials = parse_basic(request.headers.get("authorization"))
         if credentials is None:
             raise HttpError(401, "Unauthorized", "HTTP Basic credentials are required")
-        user = await run_in_threadpool(self.auth.authenticate, *credentials)
+        user = self.auth.cached(*credentials)  # on the loop: never behind a busy pool
+        if user is None:
+            try:
+                with self.auth.slot():
+                    user = await run_in_threadpool(self.auth.verify, *credentials)
+            except Busy:
+                raise HttpError(
+                    503,
+                    "Service Unavailable",
+                    "too many logins are being checked at once; retry shortly",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                ) from None
         if user is None:
             raise HttpError(401, "Unauthorized", "unknown user or wrong password")
         return user
@@ -310,7 +333,13 @@ class TaxiiApp:
             return error_response(404, "Not Found", f"no TAXII endpoint at {request.url.path}")
 
         async def not_allowed(request: Request, exc: Exception) -> Response:
-            return error_response(405, "Method Not Allowed", f"{request.method} is not allowed")
+            allow = (getattr(exc, "headers", None) or {}).get("Allow")
+            return error_response(
+                405,
+                "Method Not Allowed",
+                f"{request.method} is not allowed" + (f"; use {allow}" if allow else ""),
+                {"Allow": allow} if allow else None,
+            )
 
         async def crashed(request: Request, exc: Exception) -> Response:
             log.error("unhandled error on %s %s: %r", request.method, request.url.path, exc)

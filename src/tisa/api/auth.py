@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tisa.crypto.passwords import verify_password
 from tisa.store.ports import UserRecord, UserStore
@@ -37,37 +39,67 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return name, password
 
 
+#: Password verifications running at once; each takes 64 MiB and a core for a while.
+MAX_VERIFICATIONS = 4
+
+
+class Busy(Exception):
+    """Every password-verification slot is taken: come back later (HTTP 503)."""
+
+
 class Authenticator:
-    def __init__(self, users: UserStore, secret: bytes) -> None:
+    """``cached`` is cheap and safe on the event loop; ``verify`` runs the KDF and belongs
+    in a worker thread, inside ``slot()``, which refuses (``Busy``) rather than queue."""
+
+    def __init__(
+        self, users: UserStore, secret: bytes, *, max_verifications: int = MAX_VERIFICATIONS
+    ) -> None:
         self._users = users
         self._key = hashlib.sha256(b"tisa credential cache\x00" + secret).digest()
         self._cache: dict[bytes, tuple[float, UserRecord]] = {}
         self._lock = threading.Lock()
-        self._kdf_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_verifications)
 
-    def authenticate(self, name: str, password: str) -> UserRecord | None:
-        """The user, or ``None`` for an unknown name or a wrong password (not told apart)."""
-        key = hmac.new(
+    def _cache_key(self, name: str, password: str) -> bytes:
+        return hmac.new(
             self._key, name.encode() + b"\x00" + password.encode(), hashlib.sha256
         ).digest()
-        now = time.monotonic()
+
+    def cached(self, name: str, password: str) -> UserRecord | None:
+        """The user if these credentials were verified in the last ``CACHE_SECONDS``."""
+        key = self._cache_key(name, password)
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        # One KDF at a time: each takes 64 MiB, and a burst of new connections must not
-        # multiply that (or the CPU time). Whoever waited finds the first one's result.
-        with self._kdf_lock:
-            with self._lock:
-                hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-            return self._verify(key, name, password, now)
+        return None
 
-    def _verify(self, key: bytes, name: str, password: str, now: float) -> UserRecord | None:
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the verification slots, or raise ``Busy`` at once if none is free:
+        a flood of bogus logins gets refusals, not an unbounded queue."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy("too many password verifications at once")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def authenticate(self, name: str, password: str) -> UserRecord | None:
+        """The user, or ``None`` for an unknown name or a wrong password (not told apart).
+        Raises ``Busy`` when every verification slot is taken."""
+        hit = self.cached(name, password)
+        if hit is not None:
+            return hit
+        with self.slot():
+            return self.verify(name, password)
+
+    def verify(self, name: str, password: str) -> UserRecord | None:
+        """Run the KDF (also for an unknown name, so names that exist cannot be told
+        apart by timing) and remember a success."""
+        now = time.monotonic()
         user = self._users.user(name)
         if user is None:
-            # Spend comparable time so a caller cannot tell names that exist.
             verify_password(_dummy_hash(), password)
             return None
         if not verify_password(user.password_hash, password):
@@ -75,7 +107,7 @@ class Authenticator:
         with self._lock:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
-            self._cache[key] = (now + CACHE_SECONDS, user)
+            self._cache[self._cache_key(name, password)] = (now + CACHE_SECONDS, user)
         return user
 
 

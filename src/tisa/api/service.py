@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
@@ -32,11 +32,15 @@ from tisa.model.item_marking import (
     TISA_MARKING_EXTENSION,
     ItemMarking,
     MarkingError,
+    combined_marking,
     item_marking,
+    marking_from_definition,
+    marking_refs,
     require_originator,
 )
 from tisa.model.levels import REFERENCE_LEVELS
 from tisa.store.ports import (
+    UNSCOPED,
     CollectionRecord,
     NewObject,
     ObjectQuery,
@@ -49,7 +53,7 @@ from tisa.store.ports import (
     VersionFilter,
     Viewer,
 )
-from tisa.store.sql import SqlStore
+from tisa.store.sql import DEFINITION_CHANGED, SqlStore
 
 _NAMESPACE: Final = uuid.UUID("8f1d2c4e-5b6a-4c3d-9e8f-7a6b5c4d3e2f")
 TOP_RANK: Final = len(REFERENCE_LEVELS) - 1
@@ -147,6 +151,7 @@ class TaxiiNode:
             owner=SYSTEM_OWNER,
             parts=[_new_object(posted, rank=0, topics=frozenset())],
             status_id=str(uuid.uuid4()),
+            viewer=Viewer.system(),
         )
 
     def _collection_id(self, title: str) -> str:
@@ -250,7 +255,22 @@ class TaxiiNode:
         record = self.store.status(status_id)
         if record is None or (record.owner != user.name and not user.admin):
             raise NotFound(f"no status {status_id}")
-        return record
+        if record.owner == user.name:
+            return record
+        # Another's status: only the entries of objects this reader could read. A refused
+        # object was never stored (a readable one may share its id and version), so its
+        # entry and reason stay with its poster.
+        visible = self.store.visible_versions(
+            record.collection_id, record.entries, self.viewer(user)
+        )
+        return replace(
+            record,
+            entries=tuple(
+                e
+                for e in record.entries
+                if e.state != "failure" and (e.object_id, e.version) in visible
+            ),
+        )
 
     # -- writes ------------------------------------------------------------------------
 
@@ -265,7 +285,11 @@ class TaxiiNode:
         else:
             parts = [self._local_part(p, definitions) for p in posted]
         return self.store.ingest(
-            collection_id=info.id, owner=user.name, parts=parts, status_id=str(uuid.uuid4())
+            collection_id=info.id,
+            owner=user.name,
+            parts=parts,
+            status_id=str(uuid.uuid4()),
+            viewer=self.viewer(user),
         )
 
     def store_received(
@@ -277,47 +301,79 @@ class TaxiiNode:
         return self.store.ingest(
             collection_id=self.by_title("inbox").id,
             owner=f"party:{sender}",
-            parts=[_new_object(p, rank=marking.rank, topics=marking.topics) for p in posted],
+            parts=[
+                _new_object(p, rank=marking.rank, topics=_scope(marking.topics)) for p in posted
+            ],
             status_id=str(uuid.uuid4()),
+            viewer=Viewer.system(),
         )
 
-    def _definitions(self, posted: Sequence[PostedObject]) -> dict[str, Mapping[str, Any]]:
-        in_envelope = {p.object_id: p.data for p in posted if p.type == "marking-definition"}
-        wanted = {
+    def _definitions(self, posted: Sequence[PostedObject]) -> Definitions:
+        """The marking-definitions the envelope's objects reference. A stored definition is
+        authoritative (they are immutable); an envelope copy that differs from it is
+        recorded in ``changed`` and the objects referencing it are refused."""
+        in_envelope = {p.object_id: p for p in posted if p.type == "marking-definition"}
+        wanted = {ref for p in posted for ref in _marking_refs(p.data)} | set(in_envelope)
+        stored = self.store.marking_definitions(sorted(wanted))
+        bodies: dict[str, set[str]] = {}
+        for p in posted:
+            if p.type == "marking-definition":
+                bodies.setdefault(p.object_id, set()).add(p.body)
+        # Changed: unlike the stored copy, or two different copies in one envelope.
+        changed = frozenset(
             ref
-            for p in posted
-            for ref in p.data.get("object_marking_refs", ())
-            if ref not in in_envelope
+            for ref, copies in bodies.items()
+            if len(copies) > 1 or (ref in stored and copies != {stored[ref]})
+        )
+        found: dict[str, Mapping[str, Any]] = {
+            ref: p.data for ref, p in in_envelope.items() if ref not in stored
         }
-        found = self.store.marking_definitions(sorted(wanted))
-        stored = {k: json.loads(v) for k, v in found.items()}
-        return {**stored, **in_envelope}
+        found.update({ref: json.loads(body) for ref, body in stored.items()})
+        return Definitions(found=found, changed=changed)
 
-    def _local_part(
-        self, posted: PostedObject, definitions: Mapping[str, Mapping[str, Any]]
-    ) -> Part:
-        if posted.type == "marking-definition" or not posted.data.get("object_marking_refs"):
+    def _local_part(self, posted: PostedObject, known: Definitions) -> Part:
+        refused = known.refusal(posted)
+        if refused is not None:
+            return refused
+        definitions = known.found
+        if posted.type == "marking-definition":
+            return self._definition_part(posted)
+        if not marking_refs(posted.data):
             return _new_object(posted, rank=0, topics=frozenset())
         try:
-            marking = item_marking(posted.data, definitions, self.network.resolve_level)
+            marking = combined_marking(posted.data, definitions, self.network.resolve_level)
         except MarkingError:
             if _claims_item_marking(posted.data, definitions):
                 # An item marking we cannot read: hold it at the top, never below.
-                return _new_object(posted, rank=TOP_RANK, topics=frozenset())
+                return _new_object(posted, rank=TOP_RANK, topics=_scope(frozenset()))
             return _new_object(posted, rank=0, topics=frozenset())
-        return _new_object(posted, rank=marking.rank, topics=marking.topics)
+        return _new_object(posted, rank=marking.rank, topics=_scope(marking.topics))
+
+    def _definition_part(self, posted: PostedObject) -> NewObject:
+        """A marking-definition is as classified as the item marking it carries: a TOP
+        SECRET marking names TOP SECRET matters. Unreadable: held at the top."""
+        try:
+            marking = marking_from_definition(posted.data, self.network.resolve_level)
+        except MarkingError:
+            return _new_object(posted, rank=TOP_RANK, topics=_scope(frozenset()))
+        if marking is None:  # TLP, statement: public
+            return _new_object(posted, rank=0, topics=frozenset())
+        return _new_object(posted, rank=marking.rank, topics=_scope(marking.topics))
 
     def _share_parts(
-        self,
-        posted: Sequence[PostedObject],
-        definitions: Mapping[str, Mapping[str, Any]],
-        recipient: str,
+        self, posted: Sequence[PostedObject], known: Definitions, recipient: str
     ) -> list[Part]:
         today = self._today()
+        definitions = known.found
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
+        carriers: dict[str, set[tuple[str, int]]] = {}  # definition -> routed items
         for p in posted:
             if p.type == "marking-definition":
+                continue
+            refused = known.refusal(p)
+            if refused is not None:
+                decided[p.object_id + "@" + p.version] = refused
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
@@ -345,22 +401,29 @@ class TaxiiNode:
             if decision.consent_from:
                 message += f" (needs consent from {', '.join(decision.consent_from)})"
             decided[p.object_id + "@" + p.version] = _new_object(
-                p, rank=marking.rank, topics=marking.topics, outbox=draft, message=message
+                p, rank=marking.rank, topics=_scope(marking.topics), outbox=draft, message=message
             )
-            for ref in p.data.get("object_marking_refs", ()):
+            for ref in _marking_refs(p.data):
                 routes_by_definition.setdefault(ref, draft)
+                carriers.setdefault(ref, set()).add((p.object_id, p.version_us))
         parts: list[Part] = []
         for p in posted:
             if p.type != "marking-definition":
                 parts.append(decided[p.object_id + "@" + p.version])
+            elif p.object_id in known.changed:
+                parts.append(
+                    Rejected(object_id=p.object_id, version=p.version, message=DEFINITION_CHANGED)
+                )
             elif p.object_id in routes_by_definition:
+                held = self._definition_part(p)
                 parts.append(
                     _new_object(
                         p,
-                        rank=0,
-                        topics=frozenset(),
+                        rank=held.level_rank,
+                        topics=held.topics,
                         outbox=routes_by_definition[p.object_id],
                         message="travels with the items that reference it; awaiting delivery",
+                        travels_with=frozenset(carriers[p.object_id]),
                     )
                 )
             else:
@@ -375,6 +438,34 @@ class TaxiiNode:
         return parts
 
 
+@dataclass(frozen=True, kw_only=True)
+class Definitions:
+    found: Mapping[str, Mapping[str, Any]]  # id -> definition (the stored one if stored)
+    changed: frozenset[str]  # ids whose envelope copy differs from the stored one
+
+    def refusal(self, posted: PostedObject) -> Rejected | None:
+        """An object referencing a changed definition is refused: the stored one rules."""
+        changed = sorted(ref for ref in _marking_refs(posted.data) if ref in self.changed)
+        if not changed:
+            return None
+        return Rejected(
+            object_id=posted.object_id,
+            version=posted.version,
+            message=f"marking-definition {changed[0]} in the envelope differs from the stored "
+            "one (or from another copy in the envelope); marking-definitions are immutable: "
+            "post the stored one or a new marking under a new id",
+        )
+
+
+def _scope(topics: frozenset[str]) -> frozenset[str]:
+    """An item marking without topics is for readers of all topics only."""
+    return topics or frozenset({UNSCOPED})
+
+
+def _marking_refs(data: Mapping[str, Any]) -> list[str]:
+    return [r for r in marking_refs(data) if isinstance(r, str)]
+
+
 def _new_object(
     posted: PostedObject,
     *,
@@ -382,6 +473,7 @@ def _new_object(
     topics: frozenset[str],
     outbox: OutboxDraft | None = None,
     message: str = "",
+    travels_with: frozenset[tuple[str, int]] = frozenset(),
 ) -> NewObject:
     return NewObject(
         object_id=posted.object_id,
@@ -395,6 +487,7 @@ def _new_object(
         digest=posted.digest,
         outbox=outbox,
         pending_message=message,
+        travels_with=travels_with,
     )
 
 
@@ -404,7 +497,9 @@ def _claims_item_marking(
     """Does the object reference an item marking (or something we cannot look at)?"""
     from tisa.model.item_marking import _is_known_tlp
 
-    for ref in data.get("object_marking_refs", ()):
+    for ref in marking_refs(data):
+        if not isinstance(ref, str):
+            return True
         definition = definitions.get(ref)
         if definition is None:
             if not _is_known_tlp(ref):

@@ -24,6 +24,9 @@ SCO_TYPES: Final = frozenset(
         "windows-registry-key", "x509-certificate",
     }
 )
+#: Arrays and objects inside one STIX object; STIX needs a handful, the JSON encoder and
+#: anything recursive downstream need a bound.
+MAX_NESTING: Final = 100
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 
 
@@ -52,6 +55,10 @@ def read_envelope(raw: bytes) -> list[PostedObject]:
         envelope = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedRequest(
+            f"the body is nested too deeply (at most {MAX_NESTING} levels per object)"
+        ) from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
         raise InvalidStix('the body must be a TAXII envelope: {"objects": [ ... ]}')
     objects = envelope["objects"]
@@ -71,6 +78,8 @@ def read_object(index: int, data: Any) -> PostedObject:
     if not isinstance(object_id, str) or not _valid_id(object_id, kind):
         raise InvalidStix(f"{where}: id {object_id!r} must be '{kind}--<UUID>'")
     where = f"{where} ({object_id})"
+    if _nesting(data) > MAX_NESTING:
+        raise InvalidStix(f"{where}: nested deeper than {MAX_NESTING} levels")
     spec_version = data.get("spec_version")
     if spec_version is None and kind in SCO_TYPES:
         spec_version = "2.1"
@@ -89,6 +98,7 @@ def read_object(index: int, data: Any) -> PostedObject:
         or not all(isinstance(r, str) and r.startswith("marking-definition--") for r in refs)
     ):
         raise InvalidStix(f"{where}: object_marking_refs must list marking-definition ids")
+    _check_granular(where, data.get("granular_markings"))
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PostedObject(
         data=data,
@@ -100,6 +110,43 @@ def read_object(index: int, data: Any) -> PostedObject:
         body=body,
         digest=hashlib.sha256(body.encode("utf-8")).hexdigest(),
     )
+
+
+def _nesting(data: Any) -> int:
+    """How deep arrays and objects nest in ``data`` (iteratively: no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_granular(where: str, granular: Any) -> None:
+    """Each granular marking has ``selectors`` and a ``marking_ref`` (a marking-definition
+    id) or a ``lang``: one the node could not read would escape the item's ranking."""
+    if granular is None:
+        return
+    problem = f"{where}: granular_markings must be a list of {{selectors, marking_ref or lang}}"
+    if not isinstance(granular, list) or not granular:
+        raise InvalidStix(problem)
+    for g in granular:
+        if not isinstance(g, dict) or not isinstance(g.get("selectors"), list):
+            raise InvalidStix(problem)
+        ref, lang = g.get("marking_ref"), g.get("lang")
+        if ref is None and isinstance(lang, str):
+            continue
+        if not isinstance(ref, str) or not ref.startswith("marking-definition--"):
+            raise InvalidStix(problem)
 
 
 def _timestamp(

@@ -14,6 +14,7 @@ from tisa.config import load_node_settings
 from tisa.crypto.passwords import hash_password
 from tisa.errors import InvalidInput
 from tisa.model.levels import REFERENCE_LEVELS
+from tisa.model.network import ALL_TOPICS, TOPIC_LABEL
 from tisa.store.ports import UserRecord
 from tisa.store.sql import SqlStore
 
@@ -55,7 +56,11 @@ def add(
             f"--clearance {clearance!r}: unknown level; use one of "
             f"{', '.join(REFERENCE_LEVELS)}" + (f" or {natives}" if natives else "")
         )
-    password = sys.stdin.readline().rstrip("\r\n")
+    need_to_know = _topics(topic)
+    try:
+        password = sys.stdin.buffer.readline().decode("utf-8", errors="strict").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InvalidInput("the password read from standard input is not UTF-8") from None
     if not password:
         raise InvalidInput("the password read from standard input is empty")
     store = SqlStore.open(settings.database_url)
@@ -65,7 +70,7 @@ def add(
                 name=name,
                 password_hash=hash_password(password),
                 clearance_rank=REFERENCE_LEVELS.index(level),
-                topics=frozenset(topic) if topic else None,
+                topics=need_to_know,
                 admin=admin,
             )
         )
@@ -73,3 +78,17 @@ def add(
         store.close()
     topics = ", ".join(topic) if topic else "all topics"
     typer.echo(f"user {name}: clearance {level}, {topics}{', admin' if admin else ''}")
+
+
+def _topics(given: list[str] | None) -> frozenset[str] | None:
+    if not given:
+        return None  # all topics
+    for topic in given:
+        if topic == ALL_TOPICS:
+            raise InvalidInput("--topic '*' is not a topic; give no --topic to mean all topics")
+        if not TOPIC_LABEL.fullmatch(topic):
+            raise InvalidInput(
+                f"--topic {topic!r}: a topic is lower-case letters, digits, '.', '_' and "
+                "'-', starting with a letter or digit (at most 64)"
+            )
+    return frozenset(given)

@@ -98,13 +98,83 @@ def item_marking(
     definitions: Mapping[str, Mapping[str, Any]],
     resolve: LevelResolver,
 ) -> ItemMarking:
-    """The one item marking of ``obj``, from the definitions it references.
+    """The one item marking of ``obj``, from the definitions it references (object-level
+    and granular).
 
     Fails closed: no reference, a reference to a definition that is not known, or two
     different item markings on one object all raise ``MarkingError``."""
     where = str(obj.get("id", "object"))
-    refs = obj.get("object_marking_refs")
-    if not isinstance(refs, list) or not refs:
+    found = _item_markings(where, obj, definitions, resolve)
+    first = found[0]
+    for other in found[1:]:
+        if (other.level, other.originator, other.topics, other.releasable_to) != (
+            first.level,
+            first.originator,
+            first.topics,
+            first.releasable_to,
+        ):
+            raise MarkingError(
+                f"{where}: references two different item markings "
+                f"({first.definition_id}, {other.definition_id}); keep one"
+            )
+    return first
+
+
+def combined_marking(
+    obj: Mapping[str, Any],
+    definitions: Mapping[str, Mapping[str, Any]],
+    resolve: LevelResolver,
+) -> ItemMarking:
+    """Everything ``obj``'s markings (``object_marking_refs`` and every
+    ``granular_markings[].marking_ref``) demand together, to hold it: the highest level,
+    the union of the topics (none if any marking names none), the intersection of the
+    REL TO lists. Raises ``MarkingError`` like ``item_marking``, and for two originators."""
+    where = str(obj.get("id", "object"))
+    found = _item_markings(where, obj, definitions, resolve)
+    originators = {m.originator for m in found}
+    if len(originators) > 1:
+        raise MarkingError(f"{where}: markings name different originators")
+    topics: frozenset[str] = frozenset()
+    if all(m.topics for m in found):
+        topics = frozenset().union(*(m.topics for m in found))
+    releasable: frozenset[str] | None = None
+    for m in found:
+        if m.releasable_to is not None:
+            releasable = m.releasable_to if releasable is None else releasable & m.releasable_to
+    highest = max(found, key=lambda m: m.rank)
+    return ItemMarking(
+        level=highest.level,
+        originator=highest.originator,
+        topics=topics,
+        releasable_to=releasable,
+        consent_to=frozenset.intersection(*(m.consent_to for m in found)),
+        source=highest.source,
+        definition_id=highest.definition_id,
+    )
+
+
+def marking_refs(obj: Mapping[str, Any]) -> list[str]:
+    """Every marking-definition id ``obj`` references: ``object_marking_refs`` first, then
+    each ``granular_markings[].marking_ref``. Non-strings are kept for the caller to refuse."""
+    refs: list[Any] = []
+    value = obj.get("object_marking_refs")
+    if isinstance(value, list):
+        refs.extend(value)
+    granular = obj.get("granular_markings")
+    if isinstance(granular, list):
+        refs.extend(g.get("marking_ref") for g in granular if isinstance(g, Mapping) and (
+            "marking_ref" in g))
+    return refs
+
+
+def _item_markings(
+    where: str,
+    obj: Mapping[str, Any],
+    definitions: Mapping[str, Mapping[str, Any]],
+    resolve: LevelResolver,
+) -> list[ItemMarking]:
+    refs = marking_refs(obj)
+    if not refs:
         raise MarkingError(
             f"{where}: no object_marking_refs; reference a marking-definition carrying the "
             f"tisa extension {TISA_MARKING_EXTENSION} (or ISA ACS 3.0)"
@@ -112,7 +182,7 @@ def item_marking(
     found: list[ItemMarking] = []
     for ref in refs:
         if not isinstance(ref, str):
-            raise MarkingError(f"{where}: object_marking_refs holds a non-string {ref!r}")
+            raise MarkingError(f"{where}: a marking reference is a non-string {ref!r}")
         definition = definitions.get(ref)
         if definition is None:
             if _is_known_tlp(ref):
@@ -130,19 +200,7 @@ def item_marking(
             f"{TISA_MARKING_EXTENSION} or ISA ACS 3.0); an item without a level and an "
             f"originator cannot be shared"
         )
-    first = found[0]
-    for other in found[1:]:
-        if (other.level, other.originator, other.topics, other.releasable_to) != (
-            first.level,
-            first.originator,
-            first.topics,
-            first.releasable_to,
-        ):
-            raise MarkingError(
-                f"{where}: references two different item markings "
-                f"({first.definition_id}, {other.definition_id}); keep one"
-            )
-    return first
+    return found
 
 
 def require_originator(marking: ItemMarking, party: str, *, where: str) -> None:
@@ -210,7 +268,7 @@ def _read_acs(where: str, ext: Any) -> ItemMarking:
     if nationalities is not None:
         values = _strings(where, "permitted_nationalities", nationalities, required=True)
         releasable = None if values == ["ALL"] else frozenset(values)
-    # ACS has no topics; the agreements' topic scopes then only admit it where all topics are.
+    # ACS has no topics: only readers of all topics see it, and the route engine refuses it.
     return ItemMarking(
         level=level,
         originator=originator_entity.split(".", 1)[0],
@@ -226,7 +284,7 @@ def _strings(where: str, field: str, value: Any, *, required: bool) -> list[str]
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise MarkingError(f"{where}: {field} must be a list of non-empty strings")
-    if required and not value and field != "topics":
+    if required and not value:
         raise MarkingError(f"{where}: {field} must not be empty")
     return list(value)
 
@@ -255,7 +313,5 @@ def _is_known_tlp(ref: str) -> bool:
 def referenced_definition_ids(objects: Iterable[Mapping[str, Any]]) -> set[str]:
     refs: set[str] = set()
     for obj in objects:
-        value = obj.get("object_marking_refs")
-        if isinstance(value, list):
-            refs.update(r for r in value if isinstance(r, str))
+        refs.update(r for r in marking_refs(obj) if isinstance(r, str))
     return refs

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 EntryState = Literal["success", "failure", "pending"]
+
+#: The topic stored for an object whose item marking names no topics (ISA ACS) or cannot
+#: be read: no reader's topics include it, so only readers of all topics see the object.
+#: (Rank alone never grants access.)
+UNSCOPED: Final = "*"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +60,9 @@ class NewObject:
     digest: str  # SHA-256 of ``body``; identical re-posts are recognised by it
     outbox: OutboxDraft | None = None
     pending_message: str = ""
+    #: (id, version_us) of parts of the same request this one travels with (a
+    #: marking-definition with the items it marks): stored only if one of them is.
+    travels_with: frozenset[tuple[str, int]] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,13 +177,21 @@ class ObjectStore(Protocol):
     def ensure_collections(self, collections: Sequence[CollectionRecord]) -> None: ...
 
     def ingest(
-        self, *, collection_id: str, owner: str, parts: Sequence[Part], status_id: str
+        self,
+        *,
+        collection_id: str,
+        owner: str,
+        parts: Sequence[Part],
+        status_id: str,
+        viewer: Viewer,
     ) -> StatusRecord:
         """Store the new objects, the outbox rows and the status in one transaction.
 
         An identical re-post (same id, version and digest) is a success (or pending, if it
         has an outbox draft and is still awaiting delivery) and stores nothing new; a
-        different object under an existing id and version is a failure."""
+        different object under an existing id and version is a failure. ``viewer`` is the
+        poster's: an id and version stored where the viewer cannot see it is one opaque
+        failure whatever the content, so a post reveals nothing of hidden objects."""
         ...
 
     def page(self, query: ObjectQuery) -> Page: ...
@@ -193,12 +209,21 @@ class ObjectStore(Protocol):
     ) -> int: ...
 
     def marking_definitions(self, ids: Sequence[str]) -> dict[str, str]:
-        """Stored marking-definition bodies (JSON text) by id, from any collection."""
+        """Stored marking-definition bodies (JSON text) by id, from any collection.
+
+        Marking-definitions are immutable node-wide: ``ingest`` refuses one whose id is
+        stored anywhere with different content, so each id has one body."""
         ...
 
 
 class StatusStore(Protocol):
     def status(self, status_id: str) -> StatusRecord | None: ...
+
+    def visible_versions(
+        self, collection_id: str, entries: Sequence[StatusEntry], viewer: Viewer
+    ) -> set[tuple[str, str]]:
+        """Which entries' objects are stored in the collection where ``viewer`` sees them."""
+        ...
 
 
 class OutboxStore(Protocol):

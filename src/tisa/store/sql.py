@@ -41,6 +41,7 @@ from tisa.errors import ConfigError, Conflict, IntegrityError
 from tisa.store import tables as t
 from tisa.store.migrate import migrate
 from tisa.store.ports import (
+    UNSCOPED,
     CollectionRecord,
     EntryState,
     NewObject,
@@ -57,6 +58,14 @@ from tisa.store.ports import (
 )
 
 _CHUNK = 500
+MARKING_DEFINITION = "marking-definition"
+DEFINITION_CHANGED = (
+    "a marking-definition with this id is already stored with different content; "
+    "marking-definitions are immutable: give a new marking a new id"
+)
+CANNOT_STORE = "an object with this id and version cannot be stored here"
+NOTHING_TO_TRAVEL_WITH = "not stored: none of the objects it travels with was stored"
+_MDEF_LOCK = 0x7157A_0001  # pg_advisory_xact_lock key: writers of marking-definitions
 
 
 def now_us() -> int:
@@ -142,7 +151,13 @@ class SqlStore:
     # -- ingest ------------------------------------------------------------------------
 
     def ingest(
-        self, *, collection_id: str, owner: str, parts: Sequence[Part], status_id: str
+        self,
+        *,
+        collection_id: str,
+        owner: str,
+        parts: Sequence[Part],
+        status_id: str,
+        viewer: Viewer,
     ) -> StatusRecord:
         o = t.objects
         request_us = now_us()
@@ -159,17 +174,41 @@ class SqlStore:
             last_seq, last_added = int(counter[0]), int(counter[1])
 
             new_ids = sorted({p.object_id for p in parts if isinstance(p, NewObject)})
+            if self.is_postgresql and any(
+                isinstance(p, NewObject) and p.type == MARKING_DEFINITION for p in parts
+            ):
+                # Marking-definitions are immutable node-wide, across collections: writers
+                # of definitions take turns, so two cannot store different contents at once.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MDEF_LOCK})
             known: dict[str, dict[int, tuple[int, str]]] = {}  # id -> version_us -> (pk, digest)
+            definition_digests: dict[str, set[str]] = {}  # marking-definition id -> digests
+            hidden: set[tuple[str, int]] = set()  # (id, version_us) the poster cannot see
+            hidden_definitions: set[str] = set()  # stored somewhere the poster cannot see
             for chunk in _chunks(new_ids):
                 # By id alone, so the planner has one index to use whatever its statistics
                 # say; the few rows of other collections are dropped here.
-                for row in conn.execute(
+                found = conn.execute(
                     select(
-                        o.c.object_id, o.c.version_us, o.c.pk, o.c.digest, o.c.collection_id
+                        o.c.object_id,
+                        o.c.version_us,
+                        o.c.pk,
+                        o.c.digest,
+                        o.c.collection_id,
+                        o.c.type,
+                        o.c.level_rank,
                     ).where(o.c.object_id.in_(chunk))
-                ):
+                ).all()
+                topics = _topics_of(conn, [int(row[2]) for row in found])
+                for row in found:
+                    visible = _can_see(viewer, int(row[6]), topics.get(int(row[2]), set()))
+                    if row[5] == MARKING_DEFINITION:
+                        definition_digests.setdefault(row[0], set()).add(row[3])
+                        if not visible:
+                            hidden_definitions.add(row[0])
                     if row[4] == collection_id:
                         known.setdefault(row[0], {})[int(row[1])] = (int(row[2]), row[3])
+                        if not visible:
+                            hidden.add((row[0], int(row[1])))
 
             rows: list[dict[str, Any]] = []
             row_parts: list[tuple[int, NewObject]] = []
@@ -177,9 +216,12 @@ class SqlStore:
             clear_last: set[int] = set()
             pending_new: dict[str, dict[int, int]] = {}  # id -> version_us -> row index
             duplicates: list[tuple[int, NewObject]] = []
-            for part in parts:
+            slots: dict[int, StatusEntry] = {}
+            carried: set[tuple[str, int]] = set()  # (id, version_us) stored or re-posted
+            for i in _in_order(parts):
+                part = parts[i]
                 if not isinstance(part, NewObject):
-                    entries.append(
+                    slots[i] = (
                         StatusEntry(
                             object_id=part.object_id,
                             version=part.version,
@@ -188,6 +230,40 @@ class SqlStore:
                         )
                     )
                     continue
+                if part.travels_with and not part.travels_with & carried:
+                    slots[i] = StatusEntry(
+                        object_id=part.object_id,
+                        version=part.version,
+                        state="failure",
+                        message=NOTHING_TO_TRAVEL_WITH,
+                    )
+                    continue
+                if (part.object_id, part.version_us) in hidden or (
+                    part.object_id in hidden_definitions
+                ):
+                    # One answer whatever the stored content: no oracle for what is hidden.
+                    slots[i] = (
+                        StatusEntry(
+                            object_id=part.object_id,
+                            version=part.version,
+                            state="failure",
+                            message=CANNOT_STORE,
+                        )
+                    )
+                    continue
+                if part.type == MARKING_DEFINITION:
+                    digests = definition_digests.setdefault(part.object_id, set())
+                    if digests - {part.digest}:
+                        slots[i] = (
+                            StatusEntry(
+                                object_id=part.object_id,
+                                version=part.version,
+                                state="failure",
+                                message=DEFINITION_CHANGED,
+                            )
+                        )
+                        continue
+                    digests.add(part.digest)
                 stored = known.get(part.object_id, {})
                 fresh = pending_new.get(part.object_id, {})
                 if part.version_us in stored or part.version_us in fresh:
@@ -197,7 +273,7 @@ class SqlStore:
                         else rows[fresh[part.version_us]]["digest"] == part.digest
                     )
                     if not same:
-                        entries.append(
+                        slots[i] = (
                             StatusEntry(
                                 object_id=part.object_id,
                                 version=part.version,
@@ -207,8 +283,9 @@ class SqlStore:
                             )
                         )
                         continue
-                    duplicates.append((len(entries), part))
-                    entries.append(
+                    duplicates.append((i, part))
+                    carried.add((part.object_id, part.version_us))
+                    slots[i] = (
                         StatusEntry(
                             object_id=part.object_id,
                             version=part.version,
@@ -245,8 +322,9 @@ class SqlStore:
                         "body": part.body,
                     }
                 )
-                row_parts.append((len(entries), part))
-                entries.append(
+                row_parts.append((i, part))
+                carried.add((part.object_id, part.version_us))
+                slots[i] = (
                     StatusEntry(
                         object_id=part.object_id,
                         version=part.version,
@@ -254,6 +332,8 @@ class SqlStore:
                         message=part.pending_message if part.outbox else "",
                     )
                 )
+
+            entries = [slots[i] for i in range(len(parts))]
 
             if rows:
                 self._insert_many(conn, o, rows)
@@ -520,18 +600,39 @@ class SqlStore:
             return found
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
+                # The first stored copy is authoritative; ingest refuses any other content.
                 for object_id, body in conn.execute(
-                    select(o.c.object_id, o.c.body).where(
+                    select(o.c.object_id, o.c.body)
+                    .where(
                         o.c.collection_id.in_(self._collection_ids),
                         o.c.object_id.in_(chunk),
-                        o.c.type == "marking-definition",
-                        o.c.is_last == true(),
+                        o.c.type == MARKING_DEFINITION,
                     )
+                    .order_by(o.c.pk)
                 ):
-                    found[object_id] = body
+                    found.setdefault(object_id, body)
         return found
 
     # -- statuses ----------------------------------------------------------------------
+
+    def visible_versions(
+        self, collection_id: str, entries: Sequence[StatusEntry], viewer: Viewer
+    ) -> set[tuple[str, str]]:
+        """The (id, version) pairs of ``entries`` stored in the collection where ``viewer``
+        can see them."""
+        o = t.objects
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({e.object_id for e in entries})):
+                for object_id, version in conn.execute(
+                    select(o.c.object_id, o.c.version).where(
+                        o.c.collection_id == collection_id,
+                        o.c.object_id.in_(chunk),
+                        *_visible(viewer),
+                    )
+                ):
+                    found.add((object_id, version))
+        return found
 
     def status(self, status_id: str) -> StatusRecord | None:
         with self.engine.connect() as conn:
@@ -678,10 +779,39 @@ def _visible(viewer: Viewer) -> list[ColumnElement[bool]]:
     if viewer.topics is not None:
         ot = t.object_topics
         outside = exists().where(ot.c.object_pk == o.c.pk)
-        if viewer.topics:
-            outside = outside.where(ot.c.topic.not_in(sorted(viewer.topics)))
+        topics = viewer.topics - {UNSCOPED}
+        if topics:
+            outside = outside.where(ot.c.topic.not_in(sorted(topics)))
         clauses.append(not_(outside))
     return clauses
+
+
+def _in_order(parts: Sequence[Part]) -> list[int]:
+    """Indexes of ``parts``: those that travel with others last, so they know whether
+    any of those was stored."""
+    return sorted(range(len(parts)), key=lambda i: _travels(parts[i]))
+
+
+def _travels(part: Part) -> bool:
+    return isinstance(part, NewObject) and bool(part.travels_with)
+
+
+def _can_see(viewer: Viewer, rank: int, topics: set[str]) -> bool:
+    """``_visible`` for one row already in hand."""
+    return rank <= viewer.clearance_rank and (
+        viewer.topics is None or topics <= viewer.topics - {UNSCOPED}
+    )
+
+
+def _topics_of(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:
+    ot = t.object_topics
+    topics: dict[int, set[str]] = {}
+    for chunk in _chunks(sorted(set(pks))):
+        for pk, topic in conn.execute(
+            select(ot.c.object_pk, ot.c.topic).where(ot.c.object_pk.in_(chunk))
+        ):
+            topics.setdefault(int(pk), set()).add(topic)
+    return topics
 
 
 def _version_clause(versions: VersionFilter) -> ColumnElement[bool] | None:

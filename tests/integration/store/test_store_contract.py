@@ -50,7 +50,7 @@ def obj(object_id: str | None = None, *, version_us: int = 1_000_000, rank: int 
 
 def ingest(store: SqlStore, *parts: NewObject | Rejected, collection: str = LOCAL.id) -> list[str]:
     status = store.ingest(collection_id=collection, owner="alice", parts=parts,
-                          status_id=str(uuid.uuid4()))
+                          status_id=str(uuid.uuid4()), viewer=EVERYONE)
     return [e.state for e in status.entries]
 
 
@@ -98,6 +98,7 @@ def test_different_object_same_version_is_a_failure(store: SqlStore) -> None:
 
 def test_rejected_parts_are_recorded_as_failures(store: SqlStore) -> None:
     status = store.ingest(collection_id=LOCAL.id, owner="alice", status_id=str(uuid.uuid4()),
+                          viewer=EVERYONE,
                           parts=[obj(), Rejected(object_id="x--1", version="", message="bad")])
     assert [e.state for e in status.entries] == ["success", "failure"]
     again = store.status(status.id)
@@ -151,7 +152,7 @@ def test_outbox_rows_are_written_with_the_share_and_finish_updates_status(
 ) -> None:
     share = obj(outbox=OutboxDraft(recipient="JPN", route='{"decision": "direct"}'))
     status = store.ingest(collection_id=OUT.id, owner="alice", parts=[share],
-                          status_id=str(uuid.uuid4()))
+                          status_id=str(uuid.uuid4()), viewer=EVERYONE)
     assert [e.state for e in status.entries] == ["pending"]
     claimed = store.claim_outbox(limit=10)
     assert [(c.recipient, c.object_id) for c in claimed] == [("JPN", share.object_id)]
@@ -161,7 +162,7 @@ def test_outbox_rows_are_written_with_the_share_and_finish_updates_status(
     assert final is not None
     assert [(e.state, e.message) for e in final.entries] == [("success", "delivered to JPN")]
     again = store.ingest(collection_id=OUT.id, owner="alice", parts=[share],
-                         status_id=str(uuid.uuid4()))
+                         status_id=str(uuid.uuid4()), viewer=EVERYONE)
     assert [e.state for e in again.entries] == ["success"]
 
 

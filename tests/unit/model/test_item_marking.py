@@ -120,8 +120,27 @@ def test_originator_must_be_this_node() -> None:
         require_originator(m, "KOR", where="indicator--1")
 
 
-@pytest.mark.parametrize(("field", "value"), [("topics", "nk"), ("releasable_to", []),
+@pytest.mark.parametrize(("field", "value"), [("topics", "nk"), ("topics", []),
+                                          ("releasable_to", []),
                                           ("originator", ""), ("extension_type", "toplevel")])
 def test_malformed_fields_are_refused(field: str, value: Any) -> None:
     with pytest.raises(MarkingError):
         marking_from_definition(tisa_definition(**{field: value}), resolve)
+
+
+def test_combined_marking_folds_object_and_granular_markings() -> None:
+    from tisa.model.item_marking import combined_marking
+
+    a = tisa_definition("marking-definition--0b9ce1a6-1c8a-4c0e-9a6a-1d0f4c1e8a0a",
+                        level="CONFIDENTIAL", topics=["nk-nuclear"], releasable_to=["JPN", "USA"])
+    b = tisa_definition("marking-definition--0b9ce1a6-1c8a-4c0e-9a6a-1d0f4c1e8a0b",
+                        level="TOP SECRET", topics=["nk-missile"], releasable_to=["USA"])
+    obj = indicator(a["id"]) | {"granular_markings": [{"marking_ref": b["id"],
+                                                        "selectors": ["name"]}]}
+    m = combined_marking(obj, {a["id"]: a, b["id"]: b}, resolve)
+    assert (m.level, m.topics, m.releasable_to) == (
+        "TOP SECRET", frozenset({"nk-nuclear", "nk-missile"}), frozenset({"USA"}))
+    with pytest.raises(MarkingError, match="two different"):
+        item_marking(obj, {a["id"]: a, b["id"]: b}, resolve)
+    with pytest.raises(MarkingError, match="unknown"):
+        combined_marking(obj, {a["id"]: a}, resolve)
