@@ -17,6 +17,8 @@ from tisa.store.sql import SqlStore
 
 
 def build_node(settings: NodeSettings) -> tuple[TaxiiNode, SqlStore]:
+    from tisa.exchange.wiring import node_today
+
     network = load_node_network(settings.network_path, settings.party)
     store = SqlStore.open(settings.database_url)
     node = TaxiiNode(
@@ -25,24 +27,32 @@ def build_node(settings: NodeSettings) -> tuple[TaxiiNode, SqlStore]:
         store=store,
         secret=settings.secret,
         page_limit=settings.page_limit,
+        today=node_today(settings),
     )
     node.start()
     return node, store
 
 
-def build_app(settings: NodeSettings) -> Starlette:
+def build_app(settings: NodeSettings, *, worker: bool = True) -> Starlette:
+    """The node's app; with ``worker`` its lifespan runs the exchange delivery worker."""
+    from tisa.exchange.service import exchange_lifespan, install_exchange
+
     node, store = build_node(settings)
+    authenticator = Authenticator(store, settings.secret)
     taxii = TaxiiApp(
         node=node,
-        authenticator=Authenticator(store, settings.secret),
+        authenticator=authenticator,
         title=settings.title,
         max_content_length=settings.max_content_length,
+        as_of=settings.as_of,
     )
     app = taxii.app()
+    exchange = install_exchange(app, settings, node, store, authenticator)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        async with exchange_lifespan(exchange, enabled=worker):
+            yield
         store.close()
 
     app.router.lifespan_context = lifespan

@@ -1,0 +1,52 @@
+"""The exchange layer inside a running node: its routes on the node's app, and its
+delivery worker in the app's lifespan (started with ``tisa serve``, stopped on SIGTERM
+after the round in flight)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+
+from tisa.api.auth import Authenticator
+from tisa.api.service import TaxiiNode
+from tisa.config import NodeSettings
+from tisa.exchange.context import Exchange
+from tisa.exchange.http import exchange_routes
+from tisa.exchange.wiring import build_exchange
+from tisa.exchange.worker import DeliveryWorker
+from tisa.store.sql import SqlStore
+
+log = logging.getLogger("tisa.exchange")
+
+
+def install_exchange(app: Starlette, settings: NodeSettings, node: TaxiiNode, store: SqlStore,
+                     authenticator: Authenticator) -> Exchange:
+    """Build the node's exchange layer and add its routes to ``app``."""
+    exchange = build_exchange(settings, node, store)
+    app.router.routes[:0] = exchange_routes(exchange, authenticator,
+                                            settings.max_content_length)
+    app.state.exchange = exchange
+    day = "today (UTC)" if settings.as_of is None else f"SIMULATED DATE {settings.as_of}"
+    log.warning("tisa node %s: exchange ready; %d peer(s); routes decided as of %s",
+                settings.party, len(exchange.peers), day)
+    return exchange
+
+
+@asynccontextmanager
+async def exchange_lifespan(exchange: Exchange, *, enabled: bool) -> AsyncIterator[None]:
+    if not enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(trust_env=False) as client:
+        task = asyncio.create_task(DeliveryWorker(exchange, client).run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task

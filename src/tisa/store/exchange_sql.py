@@ -1,0 +1,297 @@
+"""SQL for the exchange layer: what was sent, peer messages to send, what was received,
+what a hub holds, consent requests, and the replay guard. Same engine as ``SqlStore``.
+
+The TAXII outbox is drained here in one transaction per batch: rows are locked
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer holds the database),
+signed into item envelopes, and turned into peer messages, so a crash either leaves the
+rows pending or has them sent-and-queued, never half of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, true, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from tisa.store import tables as t
+from tisa.store.exchange_tables import (
+    consent_requests,
+    exchange_held,
+    exchange_messages,
+    exchange_received,
+    exchange_seen,
+    exchange_sent,
+)
+from tisa.store.sql import now_us
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxItem:
+    """A pending TAXII share, with the object and the marking-definitions it references."""
+
+    outbox_id: int
+    recipient: str
+    object_id: str
+    version_us: int
+    body: str
+    object_type: str
+    route: str
+    definitions: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentDraft:
+    envelope: str
+    envelope_sha256: str
+    next_hop: str
+    message: str  # the peer message body (JSON text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotSent:
+    state: str  # success (travels with its items) or failure
+    message: str
+
+
+class ExchangeStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- the TAXII outbox, turned into signed peer messages ------------------------------
+
+    def drain_outbox(
+        self, limit: int, build: Callable[[OutboxItem], SentDraft | NotSent]
+    ) -> int:
+        ob, o = t.outbox, t.objects
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(ob).where(ob.c.state == "pending").order_by(ob.c.id).limit(limit)
+                .with_for_update(skip_locked=True)
+            ).mappings().all()
+            for row in rows:
+                found = conn.execute(
+                    select(o.c.body, o.c.type).where(
+                        o.c.object_id == row["object_id"],
+                        o.c.collection_id == row["collection_id"],
+                        o.c.version_us == row["version_us"],
+                    )
+                ).first()
+                body, kind = (found[0], found[1]) if found else ("{}", "")
+                refs = [r for r in json.loads(body).get("object_marking_refs", [])
+                        if isinstance(r, str)]
+                item = OutboxItem(
+                    outbox_id=int(row["id"]), recipient=row["recipient"],
+                    object_id=row["object_id"], version_us=int(row["version_us"]), body=body,
+                    object_type=kind, route=row["route"],
+                    definitions=self._definitions(conn, refs),
+                )
+                result = build(item)
+                if isinstance(result, NotSent):
+                    _finish(conn, item.outbox_id, result.state, result.message)
+                    continue
+                conn.execute(insert(exchange_sent).values(
+                    outbox_id=item.outbox_id, envelope_sha256=result.envelope_sha256,
+                    envelope=result.envelope, recipient=item.recipient,
+                    next_hop=result.next_hop, item_id=item.object_id,
+                    version_us=item.version_us, receipt=None))
+                _enqueue(conn, result.next_hop, "item", result.message, result.envelope_sha256)
+                conn.execute(update(ob).where(ob.c.id == item.outbox_id).values(
+                    state="sent", attempts=ob.c.attempts + 1, updated_us=now_us()))
+        return len(rows)
+
+    @staticmethod
+    def _definitions(conn: Connection, refs: Sequence[str]) -> dict[str, str]:
+        if not refs:
+            return {}
+        o = t.objects
+        return {
+            r[0]: r[1]
+            for r in conn.execute(select(o.c.object_id, o.c.body).where(
+                o.c.object_id.in_(list(refs)), o.c.type == "marking-definition",
+                o.c.is_last == true()))
+        }
+
+    def sent(self, envelope_sha256: str) -> Row | None:
+        return self._one(select(exchange_sent).where(
+            exchange_sent.c.envelope_sha256 == envelope_sha256))
+
+    def finish_share(self, envelope_sha256: str, *, state: str, message: str,
+                     receipt: str | None = None) -> bool:
+        """Record the outcome of a share; False if it was already final (idempotent)."""
+        with self.engine.begin() as conn:
+            sent = conn.execute(select(exchange_sent.c.outbox_id).where(
+                exchange_sent.c.envelope_sha256 == envelope_sha256)).first()
+            if sent is None:
+                return False
+            current = conn.execute(select(t.outbox.c.state).where(
+                t.outbox.c.id == sent[0])).scalar_one()
+            if current in ("success", "failure"):
+                return False
+            if receipt is not None:
+                conn.execute(update(exchange_sent).where(
+                    exchange_sent.c.outbox_id == sent[0]).values(receipt=receipt))
+            _finish(conn, int(sent[0]), state, message)
+        return True
+
+    # -- peer messages ------------------------------------------------------------------
+
+    def enqueue(self, peer: str, kind: str, body: str, ref: str) -> None:
+        with self.engine.begin() as conn:
+            _enqueue(conn, peer, kind, body, ref)
+
+    def due_messages(self, limit: int) -> list[Row]:
+        m = exchange_messages
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(m).where(m.c.state == "pending", m.c.next_attempt_us <= now_us())
+                .order_by(m.c.id).limit(limit)).mappings()]
+
+    def messages_done(self, ids: Sequence[int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(exchange_messages).where(
+                exchange_messages.c.id.in_(list(ids))).values(state="done"))
+
+    def message_retry(self, ids: Sequence[int], *, error: str, delay_us: Callable[[int], int]
+                      ) -> None:
+        m = exchange_messages
+        with self.engine.begin() as conn:
+            for row in conn.execute(select(m.c.id, m.c.attempts).where(
+                    m.c.id.in_(list(ids)))).all():
+                attempts = int(row[1]) + 1
+                conn.execute(update(m).where(m.c.id == row[0]).values(
+                    attempts=attempts, last_error=error[:1000],
+                    next_attempt_us=now_us() + delay_us(attempts)))
+
+    def pending_messages(self) -> int:
+        m = exchange_messages
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(m.c.id).where(m.c.state == "pending")).all())
+
+    # -- received (final recipient) -----------------------------------------------------
+
+    def receipt_for(self, envelope_sha256: str) -> str | None:
+        row = self._one(select(exchange_received.c.receipt).where(
+            exchange_received.c.envelope_sha256 == envelope_sha256))
+        return None if row is None else str(row["receipt"])
+
+    def record_received(self, **values: Any) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(exchange_received).values(**values, received_us=now_us()))
+        except SqlIntegrityError:
+            pass  # a concurrent duplicate delivery recorded it first; same receipt
+
+    # -- held (hub) ---------------------------------------------------------------------
+
+    def held(self, envelope_sha256: str) -> Row | None:
+        return self._one(select(exchange_held).where(
+            exchange_held.c.envelope_sha256 == envelope_sha256))
+
+    def held_by_request(self, request_id: str) -> Row | None:
+        return self._one(select(exchange_held).where(exchange_held.c.request_id == request_id))
+
+    def hold(self, *, messages: Sequence[tuple[str, str, str, str]], **values: Any) -> bool:
+        """Hold an item and queue messages (peer, kind, body, ref) with it; False if held."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(exchange_held).values(**values, held_us=now_us()))
+                for peer, kind, body, ref in messages:
+                    _enqueue(conn, peer, kind, body, ref)
+        except SqlIntegrityError:
+            return False
+        return True
+
+    def held_in_state(self, state: str, limit: int = 500) -> list[Row]:
+        h = exchange_held
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(h).where(h.c.state == state).order_by(h.c.held_us).limit(limit)
+            ).mappings()]
+
+    def update_held(self, envelope_sha256: str, *, expect: Sequence[str],
+                    messages: Sequence[tuple[str, str, str, str]] = (), **values: Any) -> bool:
+        """Move a held item on (only from a state in ``expect``) and queue messages with it."""
+        h = exchange_held
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(h).where(
+                h.c.envelope_sha256 == envelope_sha256, h.c.state.in_(list(expect))
+            ).values(**values)).rowcount
+            if not changed:
+                return False
+            for peer, kind, body, ref in messages:
+                _enqueue(conn, peer, kind, body, ref)
+        return True
+
+    # -- consent requests (originator) --------------------------------------------------
+
+    def add_consent_request(self, **values: Any) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(consent_requests).values(**values, state="open",
+                                                             reason=""))
+        except SqlIntegrityError:
+            return False
+        return True
+
+    def consent_requests(self, *, state: str | None = "open") -> list[Row]:
+        c = consent_requests
+        stmt = select(c).order_by(c.c.requested_us, c.c.id)
+        if state is not None:
+            stmt = stmt.where(c.c.state == state)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def consent_request(self, request_id: str) -> Row | None:
+        return self._one(select(consent_requests).where(consent_requests.c.id == request_id))
+
+    def answer_consent(self, request_id: str, *, state: str, reason: str,
+                       message: tuple[str, str, str, str] | None) -> bool:
+        c = consent_requests
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(c).where(c.c.id == request_id, c.c.state == "open")
+                                   .values(state=state, reason=reason)).rowcount
+            if changed and message is not None:
+                _enqueue(conn, *message)
+        return bool(changed)
+
+    # -- replay guard -------------------------------------------------------------------
+
+    def first_sight(self, digest: str, *, forget_before_us: int) -> bool:
+        """Remember a request digest; False if it was seen before (a replay)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(exchange_seen).where(
+                    exchange_seen.c.seen_us < forget_before_us))
+                conn.execute(insert(exchange_seen).values(digest=digest, seen_us=now_us()))
+        except SqlIntegrityError:
+            return False
+        return True
+
+    def _one(self, stmt: Any) -> Row | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else dict(row)
+
+
+def _enqueue(conn: Connection, peer: str, kind: str, body: str, ref: str) -> None:
+    conn.execute(insert(exchange_messages).values(
+        peer=peer, kind=kind, body=body, ref=ref, state="pending", attempts=0,
+        next_attempt_us=0, last_error=""))
+
+
+def _finish(conn: Connection, outbox_id: int, state: str, message: str) -> None:
+    """The outbox row and its TAXII status entry move together."""
+    ob = t.outbox
+    row = conn.execute(select(ob.c.status_id, ob.c.entry_idx).where(ob.c.id == outbox_id)).one()
+    if state in ("success", "failure"):
+        conn.execute(update(ob).where(ob.c.id == outbox_id).values(state=state,
+                                                                     updated_us=now_us()))
+    conn.execute(update(t.status_entries).where(
+        t.status_entries.c.status_id == row[0], t.status_entries.c.idx == row[1]
+    ).values(state=state, message=message))
