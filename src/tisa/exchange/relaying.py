@@ -118,9 +118,9 @@ def tick(ex: Exchange) -> int:
 
 def _forward(ex: Exchange, held: dict[str, object]) -> int:
     text = str(held["envelope"])
-    envelope = parse_envelope(text)
-    item = ItemStatement.from_bytes(envelope.payload)
     try:
+        envelope = parse_envelope(text)
+        item = ItemStatement.from_bytes(envelope.payload)
         decision = hub_route(ex, item)  # the hub decides again, on the day it forwards
     except TisaError as exc:
         return _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
@@ -136,9 +136,9 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
         "relay": sign_statement(relay, ex.signing_key).to_json().decode("utf-8")}
     if consent is not None:
         body["consent"] = str(consent)
-    if ex.store.update_held(envelope.digest(), expect=["forward"], state="forwarded",
-                            messages=[(item.recipient, ITEM, json.dumps(body),
-                                       envelope.digest())]):
+    key = str(held["envelope_sha256"])
+    if ex.store.update_held(key, expect=["forward"], state="forwarded",
+                            messages=[(item.recipient, ITEM, json.dumps(body), key)]):
         ex.record(EntryKind.RELAYED, item_id=item.item_id, version_us=0, from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
                   envelope_sha256=envelope.digest())
