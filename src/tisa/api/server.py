@@ -62,8 +62,18 @@ def build_app(settings: NodeSettings, *, worker: bool = True) -> Starlette:
 def serve(settings: NodeSettings, serve_settings: ServeSettings) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn then stops accepting, lets requests in flight
     finish (each commits or rolls back as one transaction), and exits."""
+    import logging
+
     import uvicorn
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    tisa_log = logging.getLogger("tisa")
+    tisa_log.addHandler(handler)
+    tisa_log.setLevel(logging.INFO)
+    if settings.as_of is not None:
+        tisa_log.warning("SIMULATED DATE: node %s decides routes as if on %s",
+                         settings.party, settings.as_of.isoformat())
     app = build_app(settings)
     tls = serve_settings.tls
     config = uvicorn.Config(

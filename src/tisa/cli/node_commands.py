@@ -1,4 +1,4 @@
-"""``tisa node init`` and ``tisa node key``."""
+"""``tisa node init``, ``tisa node key`` and ``tisa node network``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import typer
 
 from tisa.api.sharing import load_node_network
 from tisa.cli.errors import reports_errors
-from tisa.config import DATABASE_FILE, init_node_home, load_node_settings, node_public_key
+from tisa.config import (
+    DATABASE_FILE,
+    init_node_home,
+    load_node_settings,
+    node_public_key,
+    node_seal_public_key,
+)
 from tisa.errors import InvalidInput
 from tisa.store.sql import SqlStore
 
@@ -39,6 +45,28 @@ def init(
 
 @node_app.command("key")
 @reports_errors
-def key(home: Annotated[Path, typer.Argument(help="the node home directory")]) -> None:
-    """Print the node's public key (ed25519:<base64>)."""
-    typer.echo(node_public_key(home))
+def key(
+    home: Annotated[Path, typer.Argument(help="the node home directory")],
+    seal: Annotated[
+        bool, typer.Option("--seal", help="print the X25519 sealing key (x25519:<base64>)")
+    ] = False,
+) -> None:
+    """Print the node's public key (ed25519:<base64>), or with --seal its sealing key."""
+    typer.echo(node_seal_public_key(home) if seal else node_public_key(home))
+
+
+@node_app.command("network")
+@reports_errors
+def network(
+    home: Annotated[Path, typer.Argument(help="the node home directory")],
+    file: Annotated[Path, typer.Argument(help="the new network file (TOML)")],
+) -> None:
+    """Validate a network file and make it the node's copy (a running node reads it on
+    restart): how keys and endpoints of new peers arrive."""
+    settings = load_node_settings(home)
+    load_node_network(file, settings.party)  # valid, and this node's party is in it
+    text = file.read_text(encoding="utf-8")
+    staged = settings.network_path.with_suffix(".toml.new")
+    staged.write_text(text, encoding="utf-8")
+    staged.replace(settings.network_path)
+    typer.echo(f"network file replaced: {settings.network_path}")
