@@ -281,6 +281,9 @@ class TaxiiNode:
             status_id=str(uuid.uuid4()),
         )
 
+    def _received(self, object_id: str) -> bool:
+        return self.store.object_exists(self.by_title("inbox").id, object_id, Viewer.system())
+
     def _definitions(self, posted: Sequence[PostedObject]) -> dict[str, Mapping[str, Any]]:
         in_envelope = {p.object_id: p.data for p in posted if p.type == "marking-definition"}
         wanted = {
@@ -321,7 +324,8 @@ class TaxiiNode:
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
-                require_originator(marking, self.party, where=p.object_id)
+                if not self._received(p.object_id):  # onward sharing: a received item
+                    require_originator(marking, self.party, where=p.object_id)
             except MarkingError as exc:
                 decided[p.object_id + "@" + p.version] = Rejected(
                     object_id=p.object_id, version=p.version, message=f"not shared: {exc}"

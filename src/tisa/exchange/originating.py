@@ -5,31 +5,35 @@ receipt (success), a hold awaiting consent (pending), or a refusal or drop (fail
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
-from tisa.crypto.items import new_item_statement
+from tisa.crypto.items import ItemStatement, new_item_statement
 from tisa.crypto.signed import sign_statement, verify_statement
 from tisa.crypto.statements import ReceiptStatement
 from tisa.errors import TisaError, VerificationError
 from tisa.exchange.context import Exchange, log, now_text
-from tisa.exchange.protocol import ITEM
+from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.ledger.entries import EntryKind
 from tisa.model.item_marking import item_marking
 from tisa.store.exchange_sql import NotSent, OutboxItem, SentDraft
+from tisa.store.sql import now_us
 
 Result = dict[str, JsonValue]
 
 
 def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
     if item.object_type == "marking-definition":
-        return NotSent(state="success", message="not sent on its own: its marking travels in "
-                       "the signed header of every item that references it")
+        return NotSent(state="companion", message="travels inside the signed header of the "
+                       "items that reference it; awaiting their delivery")
     try:
         data = json.loads(item.body)
         definitions = {k: json.loads(v) for k, v in item.definitions.items()}
         marking = item_marking(data, definitions, ex.network.resolve_level)
+        if marking.originator != ex.party:
+            return onward_item(ex, item, marking.originator)
         path = tuple(json.loads(item.route)["path"])
         next_hop = path[1]
         if next_hop not in ex.peers:
@@ -59,6 +63,44 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
               envelope_sha256=envelope.digest())
     return SentDraft(envelope=text, envelope_sha256=envelope.digest(), next_hop=next_hop,
                      message=json.dumps({"kind": ITEM, "item": text}))
+
+
+def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | NotSent:
+    """Onward sharing (third-party rule): pass on the originator's exact envelope, with its
+    signed consent — asked for now, unless its ``consent_to`` names the recipient."""
+    received = ex.store.received_envelope(item.object_id, item.version_us)
+    if received is None or received["originator"] != originator:
+        return NotSent(state="failure", message="not sent: this node holds no signed "
+                       f"envelope of {item.object_id} from {originator}")
+    if item.recipient not in ex.peers or originator not in ex.peers:
+        return NotSent(state="failure", message=f"not sent: {item.recipient} or {originator} "
+                       "has no endpoint and key in this node's network file")
+    text = str(received["envelope"])
+    digest = str(received["envelope_sha256"])
+    statement = ItemStatement.from_bytes(parse_envelope(text).payload)
+    if item.recipient in (statement.consent_to or ()):
+        return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
+                         message=json.dumps({"kind": ITEM, "item": text}))
+    request_id = str(uuid.uuid4())
+    now = now_us()
+    expires = now + ex.settings.consent_ttl_seconds * 1_000_000
+    body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
+            "item_id": statement.item_id, "item_version": statement.item_version,
+            "recipient": item.recipient, "requested_at": _iso(now), "expires_at": _iso(expires)}
+    held = {"envelope_sha256": digest, "envelope": text, "originator": originator,
+            "recipient": item.recipient, "item_id": statement.item_id,
+            "item_version": statement.item_version, "state": "awaiting",
+            "request_id": request_id, "consent": None, "expires_us": expires}
+    ex.record(EntryKind.CONSENT_REQUESTED, item_id=statement.item_id, version_us=item.version_us,
+              from_party=ex.party, to_party=originator, originator=originator,
+              envelope_sha256=digest)
+    return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
+                     message=json.dumps(body), message_peer=originator,
+                     message_kind=CONSENT_REQUEST, held=held)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hub_must_not_read(ex: Exchange, path: tuple[str, ...]) -> bool:
@@ -105,18 +147,23 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
 
 
 def on_consent_request(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
+    """A hub asks to relay an item (it is the next hop), or a receiver asks to share it
+    onward (it is the final recipient, asking for someone else)."""
     digest = str(message["envelope_sha256"])
+    recipient = str(message["recipient"])
     sent = ex.store.sent(digest)
-    if sent is None or sent["next_hop"] != hub or sent["recipient"] != message["recipient"]:
+    relay = sent is not None and sent["next_hop"] == hub and sent["recipient"] == recipient
+    onward = sent is not None and sent["recipient"] == hub and recipient not in (hub, ex.party)
+    if sent is None or not (relay or onward):
         raise VerificationError("consent request refused",
                                 detail=f"{hub} asks consent for {digest}, not sent to it")
     request_id = str(message["request_id"])
     added = ex.store.add_consent_request(
         id=request_id, item_id=str(sent["item_id"]), item_version=str(message["item_version"]),
         envelope_sha256=digest, originator=ex.party, holder=hub,
-        recipient=str(sent["recipient"]), requested_us=_us(str(message["requested_at"])),
+        recipient=recipient, requested_us=_us(str(message["requested_at"])),
         expires_us=_us(str(message["expires_at"])))
-    if added:
+    if added and relay:
         ex.store.finish_share(digest, state="pending", message=(
             f"held at {hub}; consent request {request_id} awaits {ex.party}'s answer "
             f"(tisa consent list)"))

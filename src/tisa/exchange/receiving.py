@@ -115,8 +115,15 @@ def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue]
             raise VerificationError("item refused", detail=f"{item.item_id}: path "
                                     f"{item.path} does not fit a delivery by {sender}")
         content = item_content(item, ex.seal_key)
-    elif item.recipient == sender and sender != item.originator and consent is not None:
-        raise Denied("onward sharing is not supported by this node yet")
+    elif item.recipient == sender and sender != item.originator:
+        receipt = ex.store.receipt_for(verified.envelope_sha256)
+        if receipt is not None:
+            return {"outcome": "received", "receipt": receipt}
+        _check_onward(ex, sender, verified, consent)
+        require_route(ex, item, holder=sender, path=(sender, me))
+        if item.sealed is not None:
+            raise Denied(f"{item.item_id} is sealed to {item.recipient}; it cannot go onward")
+        content = item_content(item)
     else:
         raise VerificationError("item refused", detail=f"{item.item_id} names recipient "
                                 f"{item.recipient}, not {me} (sent by {sender})")
@@ -158,6 +165,27 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
             and (c.holder, c.recipient, c.envelope_sha256) == (hub, ex.party,
                                                               item.envelope_sha256)):
         raise VerificationError("item refused", detail="consent does not approve this relay")
+
+
+def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
+                  consent_text: JsonValue | None) -> None:
+    """Third-party rule: the originator's consent names this holder, this node and this
+    exact envelope — or its own ``consent_to`` names this node."""
+    st = item.statement
+    if consent_text is None:
+        if ex.party not in (st.consent_to or ()):
+            raise VerificationError("item refused", detail=f"{holder} passes on "
+                                    f"{st.item_id} of {st.originator} without its consent")
+        return
+    if not isinstance(consent_text, str):
+        raise VerificationError("item refused", detail="consent is not envelope text")
+    c = verify_statement(parse_envelope(consent_text),
+                         {st.originator: ex.trusted_keys[st.originator]},
+                         ConsentStatement).statement
+    if not (c.approved and (c.holder, c.recipient, c.envelope_sha256) == (
+            holder, ex.party, item.envelope_sha256)):
+        raise VerificationError("item refused", detail="consent does not approve this "
+                                "onward share")
 
 
 def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]

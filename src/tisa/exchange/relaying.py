@@ -21,7 +21,7 @@ from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStat
 from tisa.errors import Denied, TisaError, VerificationError
 from tisa.exchange.context import Exchange, log
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
-from tisa.exchange.routing import hub_route
+from tisa.exchange.routing import hub_route, require_route
 from tisa.ledger.entries import EntryKind
 from tisa.store.sql import now_us
 
@@ -97,6 +97,7 @@ def on_consent(ex: Exchange, sender: str, message: dict[str, JsonValue]) -> Resu
         return {"outcome": "accepted"}
     reason = f"{sender} denied consent" + (f": {consent.reason}" if consent.reason else "")
     if ex.store.update_held(digest, expect=["awaiting"], state="dropped"):
+        ex.store.finish_share(digest, state="failure", message=reason)  # onward shares
         ex.record(EntryKind.CONSENT_DENIED, item_id=consent.item_id, version_us=0,
                   from_party=sender, to_party=ex.party, originator=consent.originator,
                   envelope_sha256=digest, reason=reason)
@@ -121,6 +122,8 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
     try:
         envelope = parse_envelope(text)
         item = ItemStatement.from_bytes(envelope.payload)
+        if item.recipient == ex.party:  # onward sharing by this node, not a relay
+            return _forward_onward(ex, held, item, text)
         decision = hub_route(ex, item)  # the hub decides again, on the day it forwards
     except TisaError as exc:
         return _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
@@ -146,6 +149,21 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
     return 0
 
 
+def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
+                    text: str) -> int:
+    recipient, key = str(held["recipient"]), str(held["envelope_sha256"])
+    require_route(ex, item, holder=ex.party, path=(ex.party, recipient))
+    body: dict[str, JsonValue] = {"kind": ITEM, "item": text}
+    if held["consent"] is not None:
+        body["consent"] = str(held["consent"])
+    if ex.store.update_held(key, expect=["forward"], state="forwarded",
+                            messages=[(recipient, ITEM, json.dumps(body), key)]):
+        ex.record(EntryKind.SENT, item_id=item.item_id, version_us=0, from_party=ex.party,
+                  to_party=recipient, originator=item.originator, envelope_sha256=key)
+        return 1
+    return 0
+
+
 def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
           kind: EntryKind) -> int:
     digest, originator = str(held["envelope_sha256"]), str(held["originator"])
@@ -153,6 +171,7 @@ def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
     if not ex.store.update_held(digest, expect=expect, state="dropped",
                                 messages=[(originator, DROPPED, body, digest)]):
         return 0
+    ex.store.finish_share(digest, state="failure", message=f"not shared: {reason}")
     ex.record(kind, item_id=str(held["item_id"]), version_us=0, from_party=ex.party,
               to_party=str(held["recipient"]), originator=originator, envelope_sha256=digest,
               reason=reason)

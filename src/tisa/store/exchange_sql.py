@@ -51,11 +51,16 @@ class SentDraft:
     envelope_sha256: str
     next_hop: str
     message: str  # the peer message body (JSON text)
+    #: whom the message goes to and what it is (default: the item, to ``next_hop``)
+    message_peer: str | None = None
+    message_kind: str = "item"
+    #: an ``exchange_held`` row to insert with it (onward sharing awaiting consent)
+    held: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class NotSent:
-    state: str  # success (travels with its items) or failure
+    state: str  # companion (travels with its items) or failure
     message: str
 
 
@@ -94,13 +99,17 @@ class ExchangeStore:
                 result = build(item)
                 if isinstance(result, NotSent):
                     _finish(conn, item.outbox_id, result.state, result.message)
+                    _settle_companions(conn, str(row["status_id"]))
                     continue
                 conn.execute(insert(exchange_sent).values(
                     outbox_id=item.outbox_id, envelope_sha256=result.envelope_sha256,
                     envelope=result.envelope, recipient=item.recipient,
                     next_hop=result.next_hop, item_id=item.object_id,
                     version_us=item.version_us, receipt=None))
-                _enqueue(conn, result.next_hop, "item", result.message, result.envelope_sha256)
+                _enqueue(conn, result.message_peer or result.next_hop, result.message_kind,
+                         result.message, result.envelope_sha256)
+                if result.held is not None:
+                    conn.execute(insert(exchange_held).values(**result.held, held_us=now_us()))
                 conn.execute(update(ob).where(ob.c.id == item.outbox_id).values(
                     state="sent", attempts=ob.c.attempts + 1, updated_us=now_us()))
         return len(rows)
@@ -137,6 +146,9 @@ class ExchangeStore:
                 conn.execute(update(exchange_sent).where(
                     exchange_sent.c.outbox_id == sent[0]).values(receipt=receipt))
             _finish(conn, int(sent[0]), state, message)
+            status_id = conn.execute(select(t.outbox.c.status_id).where(
+                t.outbox.c.id == sent[0])).scalar_one()
+            _settle_companions(conn, str(status_id))
         return True
 
     # -- peer messages ------------------------------------------------------------------
@@ -179,6 +191,12 @@ class ExchangeStore:
         row = self._one(select(exchange_received.c.receipt).where(
             exchange_received.c.envelope_sha256 == envelope_sha256))
         return None if row is None else str(row["receipt"])
+
+    def received_envelope(self, item_id: str, version_us: int) -> Row | None:
+        """The originator's envelope of an object version this node received."""
+        r = exchange_received
+        return self._one(select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
+                         .order_by(r.c.received_us).limit(1))
 
     def record_received(self, **values: Any) -> None:
         try:
@@ -285,13 +303,32 @@ def _enqueue(conn: Connection, peer: str, kind: str, body: str, ref: str) -> Non
         next_attempt_us=0, last_error=""))
 
 
+def _settle_companions(conn: Connection, status_id: str) -> None:
+    """Marking-definitions travel inside their items' signed headers: in a status, they
+    succeed once an item succeeded, and fail once every item has failed."""
+    ob = t.outbox
+    rows = conn.execute(select(ob.c.id, ob.c.state).where(ob.c.status_id == status_id)).all()
+    companions = [int(r[0]) for r in rows if r[1] == "companion"]
+    items = [str(r[1]) for r in rows if r[1] != "companion"]
+    if not companions:
+        return
+    if "success" in items:
+        state, message = "success", "delivered inside the signed header of its items"
+    elif items and all(s == "failure" for s in items):
+        state, message = "failure", "not delivered: none of its items was"
+    else:
+        return
+    for outbox_id in companions:
+        _finish(conn, outbox_id, state, message)
+
+
 def _finish(conn: Connection, outbox_id: int, state: str, message: str) -> None:
     """The outbox row and its TAXII status entry move together."""
     ob = t.outbox
     row = conn.execute(select(ob.c.status_id, ob.c.entry_idx).where(ob.c.id == outbox_id)).one()
-    if state in ("success", "failure"):
+    if state in ("success", "failure", "companion"):
         conn.execute(update(ob).where(ob.c.id == outbox_id).values(state=state,
                                                                      updated_us=now_us()))
     conn.execute(update(t.status_entries).where(
         t.status_entries.c.status_id == row[0], t.status_entries.c.idx == row[1]
-    ).values(state=state, message=message))
+    ).values(state="pending" if state == "companion" else state, message=message))
