@@ -61,6 +61,8 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
     ex.record(EntryKind.SENT, item_id=item.object_id, version_us=item.version_us,
               from_party=ex.party, to_party=next_hop, originator=ex.party,
               envelope_sha256=envelope.digest())
+    log.info("%s signed %s for %s%s; sending to %s", ex.party, item.object_id,
+             item.recipient, " (sealed to it)" if seal_to is not None else "", next_hop)
     return SentDraft(envelope=text, envelope_sha256=envelope.digest(), next_hop=next_hop,
                      message=json.dumps({"kind": ITEM, "item": text}))
 
@@ -140,6 +142,7 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
         log.warning("%s: receipt for %s did not verify: %s", ex.party, digest,
                     getattr(exc, "detail", exc))
         return False
+    log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
     ex.store.finish_share(digest, state="success", receipt=receipt, message=(
         f"delivered to {recipient}; signed receipt received_at {st.received_at} "
         f"with a tlog-proof of its log entry"))

@@ -91,6 +91,8 @@ def on_consent(ex: Exchange, sender: str, message: dict[str, JsonValue]) -> Resu
     digest = consent.envelope_sha256
     if consent.approved:
         if ex.store.update_held(digest, expect=["awaiting"], state="forward", consent=text):
+            log.info("%s: %s's signed consent verified for %s", ex.party, sender,
+                     consent.item_id)
             ex.record(EntryKind.CONSENT_GRANTED, item_id=consent.item_id, version_us=0,
                       from_party=sender, to_party=ex.party, originator=consent.originator,
                       envelope_sha256=digest)
@@ -145,6 +147,9 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
         ex.record(EntryKind.RELAYED, item_id=item.item_id, version_us=0, from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
                   envelope_sha256=envelope.digest())
+        log.info("%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
+                 ex.party, item.item_id, item.recipient, decision.agreements[0], ex.today(),
+                 item.originator, " + consent" if consent is not None else ", prior consent")
         return 1
     return 0
 
@@ -196,6 +201,8 @@ def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -
         except (VerificationError, TisaError) as exc:
             log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest, exc)
             return
+        log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
+                 originator)
         body = json.dumps({"kind": RECEIPT, "receipt": receipt})
         ex.store.update_held(digest, expect=["forwarded"], state="delivered",
                              messages=[(originator, RECEIPT, body, digest)])
