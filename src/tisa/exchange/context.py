@@ -29,8 +29,8 @@ class ExchangeSettings:
     consent_ttl_seconds: int = 7 * 24 * 3600
     freshness_seconds: int = 300
     batch_size: int = 200
-    backoff_base_seconds: float = 0.5
-    backoff_max_seconds: float = 60.0
+    backoff_base_seconds: float = 0.2
+    backoff_max_seconds: float = 10.0
     poll_seconds: float = 0.05
     request_timeout_seconds: float = 30.0
 

@@ -132,22 +132,30 @@ class ExchangeStore:
 
     def finish_share(self, envelope_sha256: str, *, state: str, message: str,
                      receipt: str | None = None) -> bool:
-        """Record the outcome of a share; False if it was already final (idempotent)."""
+        """Record the outcome of a share; False if it was already final (idempotent).
+
+        The guard is in the UPDATE itself, so a late "held" can never overwrite a receipt
+        that committed meanwhile (another thread, or another process on PostgreSQL)."""
+        ob = t.outbox
+        final = state in ("success", "failure")
         with self.engine.begin() as conn:
             sent = conn.execute(select(exchange_sent.c.outbox_id).where(
                 exchange_sent.c.envelope_sha256 == envelope_sha256)).first()
             if sent is None:
                 return False
-            current = conn.execute(select(t.outbox.c.state).where(
-                t.outbox.c.id == sent[0])).scalar_one()
-            if current in ("success", "failure"):
+            outbox_id = int(sent[0])
+            changed = conn.execute(
+                update(ob).where(ob.c.id == outbox_id, ob.c.state.not_in(["success", "failure"]))
+                .values(updated_us=now_us(), **({"state": state} if final else {}))
+            ).rowcount
+            if not changed:
                 return False
             if receipt is not None:
                 conn.execute(update(exchange_sent).where(
-                    exchange_sent.c.outbox_id == sent[0]).values(receipt=receipt))
-            _finish(conn, int(sent[0]), state, message)
-            status_id = conn.execute(select(t.outbox.c.status_id).where(
-                t.outbox.c.id == sent[0])).scalar_one()
+                    exchange_sent.c.outbox_id == outbox_id).values(receipt=receipt))
+            _finish(conn, outbox_id, state, message)
+            status_id = conn.execute(select(ob.c.status_id).where(
+                ob.c.id == outbox_id)).scalar_one()
             _settle_companions(conn, str(status_id))
         return True
 
