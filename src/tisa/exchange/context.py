@@ -17,6 +17,7 @@ from tisa.crypto.keys import parse_public_key
 from tisa.crypto.sealing import parse_seal_public_key
 from tisa.ledger.entries import EntryKind, LogEntry, format_time
 from tisa.ledger.event_log import EventLog
+from tisa.model.route import RouteDecision, RouteRequest
 from tisa.store.exchange_sql import ExchangeStore
 
 log = logging.getLogger("tisa.exchange")
@@ -57,6 +58,7 @@ class Exchange:
     today: Callable[[], date]
     settings: ExchangeSettings = field(default_factory=ExchangeSettings)
     peers: Mapping[str, Peer] = field(init=False)
+    route_cache: dict[RouteRequest, RouteDecision] = field(init=False, default_factory=dict)
     trusted_keys: Mapping[str, Ed25519PublicKey] = field(init=False)
 
     def __post_init__(self) -> None:

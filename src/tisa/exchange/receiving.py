@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tisa.crypto._encoding import JsonValue
@@ -25,7 +26,7 @@ from tisa.exchange.context import Exchange, log, now_text
 from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, DROPPED, ITEM, RECEIPT, Request
 from tisa.exchange.remarking import received_parts
 from tisa.exchange.routing import require_route
-from tisa.ledger.entries import EntryKind
+from tisa.ledger.entries import EntryKind, LogEntry, format_time
 
 Result = dict[str, JsonValue]
 
@@ -46,6 +47,16 @@ class Arrival:
 def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
+    with ex.store.unit():  # one transaction for the batch (items are stored after it)
+        _handle_messages(ex, request, results, arrivals)
+    for index, result in _store_arrivals(ex, request.sender, arrivals):
+        results[index] = result
+    return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
+            for r in results]
+
+
+def _handle_messages(ex: Exchange, request: Request, results: list[Result | None],
+                     arrivals: list[Arrival]) -> None:
     for i, message in enumerate(request.messages):
         try:
             kind = message["kind"]
@@ -68,10 +79,6 @@ def handle(ex: Exchange, request: Request) -> list[Result]:
         except (InvalidInput, Denied, KeyError) as exc:
             text = exc.diagnostics() if isinstance(exc, TisaError) else f"missing {exc}"
             results[i] = refuse(ex, request.sender, message, text, text)
-    for index, result in _store_arrivals(ex, request.sender, arrivals):
-        results[index] = result
-    return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
-            for r in results]
 
 
 def refuse(ex: Exchange, sender: str, message: dict[str, JsonValue], reason: str,
@@ -199,32 +206,40 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
                                    owner=f"party:{sender}", parts=parts,
                                    status_id=_status_id())
     out: list[tuple[int, Result]] = []
+    stored: list[Arrival] = []
     for n, arrival in enumerate(arrivals):
-        st = arrival.item.statement
         entry = record.entries[2 * n + 1]
         if entry.state == "failure":
             out.append((arrival.index, refuse(ex, sender, {"kind": ITEM, "item": arrival.envelope},
                                               "a different object with this version is "
                                               "already stored", entry.message)))
-            continue
-        index = ex.record(EntryKind.RECEIVED, item_id=st.item_id, version_us=arrival.version_us,
-                          from_party=sender, to_party=me, originator=st.originator,
-                          envelope_sha256=arrival.item.envelope_sha256)
-        receipt = sign_statement(ReceiptStatement(
-            receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
-            item_version=st.item_version, received_at=now_text(),
-            log_proof=ex.events.receipt_proof(index).decode("utf-8"),
-        ), ex.signing_key).to_json().decode("utf-8")
-        ex.store.record_received(
-            envelope_sha256=arrival.item.envelope_sha256, envelope=arrival.envelope,
-            relay=arrival.relay, consent=arrival.consent, sender=sender,
-            originator=st.originator, item_id=st.item_id, version_us=arrival.version_us,
-            receipt=receipt)
-        log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
-                 st.originator)
-        out.append((arrival.index, {"outcome": "received",
-                                    "receipt": ex.store.receipt_for(
-                                        arrival.item.envelope_sha256) or receipt}))
+        else:
+            stored.append(arrival)
+    if not stored:
+        return out
+    at = format_time(datetime.now(UTC))
+    indexes = ex.events.record([LogEntry(
+        kind=EntryKind.RECEIVED, at=at, item_id=a.item.statement.item_id,
+        item_version=a.version_us, from_party=sender, to_party=me,
+        originator=a.item.statement.originator, envelope_sha256=a.item.envelope_sha256,
+    ) for a in stored])
+    with ex.store.unit():
+        for arrival, index in zip(stored, indexes, strict=True):
+            st = arrival.item.statement
+            receipt = sign_statement(ReceiptStatement(
+                receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
+                item_version=st.item_version, received_at=now_text(),
+                log_proof=ex.events.receipt_proof(index).decode("utf-8"),
+            ), ex.signing_key).to_json().decode("utf-8")
+            ex.store.record_received(
+                envelope_sha256=arrival.item.envelope_sha256, envelope=arrival.envelope,
+                relay=arrival.relay, consent=arrival.consent, sender=sender,
+                originator=st.originator, item_id=st.item_id, version_us=arrival.version_us,
+                receipt=receipt)
+            log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
+                     st.originator)
+            out.append((arrival.index, {"outcome": "received", "receipt": ex.store.receipt_for(
+                arrival.item.envelope_sha256) or receipt}))
     return out
 
 

@@ -110,12 +110,13 @@ def tick(ex: Exchange) -> int:
     """Expire unanswered consent requests; forward what may go. Work done."""
     done = 0
     now = now_us()
-    for held in ex.store.held_in_state("awaiting"):
-        if held["expires_us"] <= now:
-            done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
-                          EntryKind.CONSENT_EXPIRED)
-    for held in ex.store.held_in_state("forward"):
-        done += _forward(ex, held)
+    with ex.store.unit():
+        for held in ex.store.held_in_state("awaiting"):
+            if held["expires_us"] <= now:
+                done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
+                              EntryKind.CONSENT_EXPIRED)
+        for held in ex.store.held_in_state("forward"):
+            done += _forward(ex, held)
     return done
 
 

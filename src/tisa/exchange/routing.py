@@ -14,11 +14,18 @@ def decide(ex: Exchange, item: ItemStatement, *, holder: str | None, recipient: 
         originator=item.originator, recipient=recipient, level=item.level,
         topics=item.topics, on=ex.today(), holder=holder, rel_to=item.rel_to,
     )
+    cached = ex.route_cache.get(request)
+    if cached is not None:
+        return cached
     try:
-        return ex.network.router.decide(request)
+        decision = ex.network.router.decide(request)
     except InvalidInput as exc:
-        return RouteDecision(decision=RouteKind.DENY, path=(), agreements=(), consent_from=(),
-                             marking=None, reasons=(exc.diagnostics(),))
+        decision = RouteDecision(decision=RouteKind.DENY, path=(), agreements=(),
+                                 consent_from=(), marking=None, reasons=(exc.diagnostics(),))
+    if len(ex.route_cache) > 10_000:
+        ex.route_cache.clear()
+    ex.route_cache[request] = decision  # same question, same day: same answer
+    return decision
 
 
 def require_route(ex: Exchange, item: ItemStatement, *, holder: str | None,

@@ -102,6 +102,12 @@ class DeliveryWorker:
 
     def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> None:
         ex = self.ex
+        with ex.store.unit():
+            self._apply_results(rows, results)
+
+    def _apply_results(self, rows: Sequence[dict[str, Any]],
+                       results: Sequence[dict[str, Any]]) -> None:
+        ex = self.ex
         for row, result in zip(rows, results, strict=True):
             if row["kind"] == ITEM:
                 digest = str(row["ref"])

@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("version_us", sa.BigInteger, nullable=False),
         sa.Column("receipt", sa.Text, nullable=True),
     )
+    # Finishing a share settles the marking-definitions of the same status request.
+    op.create_index("ix_outbox_status", "outbox", ["status_id", "state"])
     # Peer messages waiting to go out (a second outbox, for what is not a TAXII share).
     op.create_table(
         "exchange_messages",
@@ -104,3 +106,4 @@ def downgrade() -> None:
     for table in ("exchange_seen", "consent_requests", "exchange_held", "exchange_received",
                   "exchange_messages", "exchange_sent"):
         op.drop_table(table)
+    op.drop_index("ix_outbox_status", "outbox")
