@@ -57,6 +57,8 @@ class Exchange:
     events: EventLog
     today: Callable[[], date]
     settings: ExchangeSettings = field(default_factory=ExchangeSettings)
+    #: nudges the delivery worker (set by the running worker; a no-op without one)
+    wake: Callable[[], None] = field(default=lambda: None)
     peers: Mapping[str, Peer] = field(init=False)
     route_cache: dict[RouteRequest, RouteDecision] = field(init=False, default_factory=dict)
     trusted_keys: Mapping[str, Ed25519PublicKey] = field(init=False)

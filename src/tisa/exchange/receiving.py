@@ -10,6 +10,7 @@ Anything that fails is refused with its reason logged (and a ``refused`` log ent
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,11 +49,21 @@ def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
     with ex.store.unit():  # one transaction for the batch (items are stored after it)
+        ex.store.prefetch_receipts(_item_digests(request))
         _handle_messages(ex, request, results, arrivals)
     for index, result in _store_arrivals(ex, request.sender, arrivals):
         results[index] = result
     return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
             for r in results]
+
+
+def _item_digests(request: Request) -> list[str]:
+    digests = []
+    for message in request.messages:
+        if message.get("kind") == ITEM and isinstance(text := message.get("item"), str):
+            with contextlib.suppress(InvalidInput):  # refused later, with its reason
+                digests.append(parse_envelope(text).digest())
+    return digests
 
 
 def _handle_messages(ex: Exchange, request: Request, results: list[Result | None],
@@ -231,15 +242,15 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
                 item_version=st.item_version, received_at=now_text(),
                 log_proof=ex.events.receipt_proof(index).decode("utf-8"),
             ), ex.signing_key).to_json().decode("utf-8")
-            ex.store.record_received(
+            if not ex.store.record_received(
                 envelope_sha256=arrival.item.envelope_sha256, envelope=arrival.envelope,
                 relay=arrival.relay, consent=arrival.consent, sender=sender,
                 originator=st.originator, item_id=st.item_id, version_us=arrival.version_us,
-                receipt=receipt)
+                receipt=receipt):
+                receipt = ex.store.receipt_for(arrival.item.envelope_sha256) or receipt
             log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
                      st.originator)
-            out.append((arrival.index, {"outcome": "received", "receipt": ex.store.receipt_for(
-                arrival.item.envelope_sha256) or receipt}))
+            out.append((arrival.index, {"outcome": "received", "receipt": receipt}))
     return out
 
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tisa.api.auth import Authenticator
 from tisa.api.service import TaxiiNode
@@ -31,10 +32,25 @@ def install_exchange(app: Starlette, settings: NodeSettings, node: TaxiiNode, st
     app.router.routes[:0] = exchange_routes(exchange, authenticator,
                                             settings.max_content_length)
     app.state.exchange = exchange
+    app.add_middleware(WakeOnPost, exchange=exchange)
     day = "today (UTC)" if settings.as_of is None else f"SIMULATED DATE {settings.as_of}"
     log.warning("tisa node %s: exchange ready; %d peer(s); routes decided as of %s",
                 settings.party, len(exchange.peers), day)
     return exchange
+
+
+class WakeOnPost:
+    """After any POST (a share, a peer request, a consent answer) there may be work: wake
+    the delivery worker instead of waiting for its next poll."""
+
+    def __init__(self, app: ASGIApp, exchange: Exchange) -> None:
+        self.app = app
+        self.exchange = exchange
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            self.exchange.wake()
 
 
 @asynccontextmanager

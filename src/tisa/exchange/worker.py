@@ -36,15 +36,26 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s: delivery worker started", self.ex.party)
+        loop = asyncio.get_running_loop()
+        nudged = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(nudged.set)
+
+        self.ex.wake = wake
+        stop_waiter = asyncio.create_task(stop.wait())
+        stop_waiter.add_done_callback(lambda _: nudged.set())
         while not stop.is_set():
             try:
                 work = await self.run_once()
             except Exception:  # the worker outlives any one failure; it is logged
                 log.exception("%s: delivery round failed", self.ex.party)
                 work = 0
-            if not work:
+            if not work:  # idle: sleep until nudged (a POST arrived) or the poll interval
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.ex.settings.poll_seconds)
+                    await asyncio.wait_for(nudged.wait(), self.ex.settings.poll_seconds)
+            nudged.clear()
+        self.ex.wake = lambda: None
         log.info("%s: delivery worker stopped", self.ex.party)
 
     async def run_once(self) -> int:
@@ -103,6 +114,7 @@ class DeliveryWorker:
     def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> None:
         ex = self.ex
         with ex.store.unit():
+            ex.store.prefetch_sent([str(r["ref"]) for r in rows if r["kind"] == ITEM])
             self._apply_results(rows, results)
 
     def _apply_results(self, rows: Sequence[dict[str, Any]],

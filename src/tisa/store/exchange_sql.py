@@ -99,6 +99,8 @@ class ExchangeStore:
             finally:
                 self._local.conn = None
                 self._local.finishes = []
+                self._local.sent = None
+                self._local.receipts = None
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -197,7 +199,29 @@ class ExchangeStore:
                 o.c.is_last == true()))
         }
 
+    def prefetch_sent(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read these ``sent`` rows in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(digests)
+        with self._connect() as conn:
+            for row in conn.execute(select(exchange_sent).where(
+                    exchange_sent.c.envelope_sha256.in_(sorted(cache)))).mappings():
+                cache[row["envelope_sha256"]] = dict(row)
+        self._local.sent = cache
+
+    def prefetch_receipts(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read the receipts given for these envelopes in one query."""
+        cache: dict[str, str | None] = dict.fromkeys(digests)
+        r = exchange_received
+        with self._connect() as conn:
+            for digest, receipt in conn.execute(select(r.c.envelope_sha256, r.c.receipt).where(
+                    r.c.envelope_sha256.in_(sorted(cache)))):
+                cache[digest] = receipt
+        self._local.receipts = cache
+
     def sent(self, envelope_sha256: str) -> Row | None:
+        cache = getattr(self._local, "sent", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
         return self._one(select(exchange_sent).where(
             exchange_sent.c.envelope_sha256 == envelope_sha256))
 
@@ -252,6 +276,9 @@ class ExchangeStore:
     # -- received (final recipient) -----------------------------------------------------
 
     def receipt_for(self, envelope_sha256: str) -> str | None:
+        cache = getattr(self._local, "receipts", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
         row = self._one(select(exchange_received.c.receipt).where(
             exchange_received.c.envelope_sha256 == envelope_sha256))
         return None if row is None else str(row["receipt"])
@@ -262,10 +289,11 @@ class ExchangeStore:
         return self._one(select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
                          .order_by(r.c.received_us).limit(1))
 
-    def record_received(self, **values: Any) -> None:
-        """A concurrent duplicate delivery may have recorded it first: same receipt."""
+    def record_received(self, **values: Any) -> bool:
+        """False if a concurrent duplicate delivery recorded it first (its receipt stands)."""
         with self._begin() as conn:
-            self._insert_new(conn, exchange_received, {**values, "received_us": now_us()})
+            return self._insert_new(conn, exchange_received,
+                                    {**values, "received_us": now_us()})
 
     # -- held (hub) ---------------------------------------------------------------------
 
