@@ -36,6 +36,7 @@ from tisa.model.item_marking import (
     require_originator,
 )
 from tisa.model.levels import REFERENCE_LEVELS
+from tisa.model.route import RouteDecision
 from tisa.store.ports import (
     CollectionRecord,
     NewObject,
@@ -317,6 +318,7 @@ class TaxiiNode:
         recipient: str,
     ) -> list[Part]:
         today = self._today()
+        decisions: dict[ItemMarking, RouteDecision] = {}
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
         for p in posted:
@@ -331,7 +333,11 @@ class TaxiiNode:
                     object_id=p.object_id, version=p.version, message=f"not shared: {exc}"
                 )
                 continue
-            decision = decide_share(self.network, marking, recipient, today)
+            # Objects of one envelope mostly share a marking: decide each marking once.
+            decision = decisions.get(marking)
+            if decision is None:
+                decision = decisions[marking] = decide_share(
+                    self.network, marking, recipient, today)
             if decision.decision == "deny":
                 decided[p.object_id + "@" + p.version] = Rejected(
                     object_id=p.object_id,
