@@ -54,13 +54,15 @@ class Node:
 class Cluster:
     def __init__(self, tmp: Path, codes: tuple[str, ...] = ("KOR", "USA", "JPN"), *,
                  network: str | None = None, as_of: dict[str, date] | None = None,
-                 consent_ttl: int | None = None) -> None:
+                 consent_ttl: int | None = None,
+                 database_urls: dict[str, str] | None = None) -> None:
         base = network or NETWORK.read_text()
         homes = {}
         for code in codes:
             path = tmp / code.lower()
             (tmp / f"{code}.toml").write_text(base)
-            homes[code] = make_home(path, party=code)
+            homes[code] = make_home(path, party=code,
+                                    database_url=(database_urls or {}).get(code))
         keys = {c: (node_public_key(h), node_seal_public_key(h)) for c, h in homes.items()}
         self.network_text = keyed_network(base, keys)
         self.nodes: dict[str, Node] = {}
