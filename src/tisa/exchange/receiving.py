@@ -49,7 +49,9 @@ def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
     with ex.store.unit():  # one transaction for the batch (items are stored after it)
-        ex.store.prefetch_receipts(_item_digests(request))
+        digests = _item_digests(request)
+        ex.store.prefetch_receipts(digests)
+        ex.store.prefetch_held(digests)
         _handle_messages(ex, request, results, arrivals)
     for index, result in _store_arrivals(ex, request.sender, arrivals):
         results[index] = result

@@ -114,7 +114,9 @@ class DeliveryWorker:
     def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> None:
         ex = self.ex
         with ex.store.unit():
-            ex.store.prefetch_sent([str(r["ref"]) for r in rows if r["kind"] == ITEM])
+            items = [str(r["ref"]) for r in rows if r["kind"] == ITEM]
+            ex.store.prefetch_sent(items)
+            ex.store.prefetch_held(items)
             self._apply_results(rows, results)
 
     def _apply_results(self, rows: Sequence[dict[str, Any]],

@@ -101,6 +101,7 @@ class ExchangeStore:
                 self._local.finishes = []
                 self._local.sent = None
                 self._local.receipts = None
+                self._local.held = None
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -297,7 +298,19 @@ class ExchangeStore:
 
     # -- held (hub) ---------------------------------------------------------------------
 
+    def prefetch_held(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read these held items in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(digests)
+        with self._connect() as conn:
+            for row in conn.execute(select(exchange_held).where(
+                    exchange_held.c.envelope_sha256.in_(sorted(cache)))).mappings():
+                cache[row["envelope_sha256"]] = dict(row)
+        self._local.held = cache
+
     def held(self, envelope_sha256: str) -> Row | None:
+        cache = getattr(self._local, "held", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
         return self._one(select(exchange_held).where(
             exchange_held.c.envelope_sha256 == envelope_sha256))
 
