@@ -117,6 +117,14 @@ class Nodes:
         status = self.kor.get(f"/api/status/{status_id}/").json()
         return status["success_count"], status["failure_count"]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the three node processes so far (Linux /proc)."""
+        total = 0
+        for p in self.processes:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         for p in self.processes:
             p.send_signal(signal.SIGTERM)
@@ -124,8 +132,10 @@ class Nodes:
             p.wait(timeout=60)
 
 
-def throughput(nodes: Nodes, items: int, **marking_extra: Any) -> float:
+def throughput(nodes: Nodes, items: int, **marking_extra: Any) -> tuple[float, float]:
+    """Items/s, and the nodes' CPU milliseconds per item (independent of other load)."""
     m = marking(**marking_extra)
+    cpu = nodes.cpu_seconds()
     objects = [indicator(i, m["id"]) for i in range(items)]
     start = time.perf_counter()
     ids = [nodes.post(([m] if n == 0 else []) + objects[n:n + 500])
@@ -136,7 +146,8 @@ def throughput(nodes: Nodes, items: int, **marking_extra: Any) -> float:
         if sum(f for _, f in got):
             raise AssertionError(f"failures: {got}")
         if sum(s for s, _ in got) == want:
-            return items / (time.perf_counter() - start)
+            rate = items / (time.perf_counter() - start)
+            return rate, (nodes.cpu_seconds() - cpu) * 1000 / items
         time.sleep(0.05)  # polling is cheap but not free: it runs on KOR's node too
 
 
@@ -160,22 +171,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-items", type=int, default=100)
     args = parser.parse_args()
-    direct, relayed, p50s = [], [], []
+    direct, relayed, p50s, direct_cpu, relay_cpu = [], [], [], [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             nodes = Nodes(Path(tmp), "2017-05-14")
             try:
-                direct.append(throughput(nodes, args.items))
+                rate, cpu = throughput(nodes, args.items)
+                direct.append(rate)
+                direct_cpu.append(cpu)
             finally:
                 nodes.stop()
         with tempfile.TemporaryDirectory() as tmp:
             nodes = Nodes(Path(tmp), "2015-06-01")
             try:
-                relayed.append(throughput(nodes, args.items, consent_to=["JPN"]))
+                rate, cpu = throughput(nodes, args.items, consent_to=["JPN"])
+                relayed.append(rate)
+                relay_cpu.append(cpu)
                 p50s.append(statistics.median(latency(nodes, args.latency_items)))
             finally:
                 nodes.stop()
-        print(f"run {run + 1}: direct {direct[-1]:.0f}/s, relayed {relayed[-1]:.0f}/s, "
+        print(f"run {run + 1}: direct {direct[-1]:.0f}/s ({direct_cpu[-1]:.2f} CPU ms/item), "
+              f"relayed {relayed[-1]:.0f}/s ({relay_cpu[-1]:.2f} CPU ms/item), "
               f"relay p50 {p50s[-1]:.1f} ms", flush=True)
     print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python "
           f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; load {os.getloadavg()}")
@@ -184,6 +200,10 @@ def main() -> None:
           f"{', '.join(f'{x:.0f}' for x in direct)} | ≥ 1,000 |")
     print(f"| relayed items/s (up-front consent) | {statistics.median(relayed):.0f} | "
           f"{', '.join(f'{x:.0f}' for x in relayed)} | ≥ 500 |")
+    for name, cpu in (("direct", direct_cpu), ("relayed", relay_cpu)):
+        per_item = statistics.median(cpu)
+        print(f"| {name}: nodes' CPU ms per item (2 free cores: ~{2000 / per_item:.0f}/s) | "
+              f"{per_item:.2f} | {', '.join(f'{x:.2f}' for x in cpu)} | |")
     print(f"| p50 relay latency ms | {statistics.median(p50s):.1f} | "
           f"{', '.join(f'{x:.1f}' for x in p50s)} | ≤ 50 |")
 
