@@ -326,8 +326,8 @@ class TaxiiNode:
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
-                if not self._received(p.object_id):  # onward sharing: a received item
-                    require_originator(marking, self.party, where=p.object_id)
+                if marking.originator != self.party and not self._received(p.object_id):
+                    require_originator(marking, self.party, where=p.object_id)  # not onward
             except MarkingError as exc:
                 decided[p.object_id + "@" + p.version] = Rejected(
                     object_id=p.object_id, version=p.version, message=f"not shared: {exc}"

@@ -236,23 +236,29 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
         item_version=a.version_us, from_party=sender, to_party=me,
         originator=a.item.statement.originator, envelope_sha256=a.item.envelope_sha256,
     ) for a in stored])
-    with ex.store.unit():
-        for arrival, index in zip(stored, indexes, strict=True):
-            st = arrival.item.statement
-            receipt = sign_statement(ReceiptStatement(
-                receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
-                item_version=st.item_version, received_at=now_text(),
-                log_proof=ex.events.receipt_proof(index).decode("utf-8"),
-            ), ex.signing_key).to_json().decode("utf-8")
-            if not ex.store.record_received(
-                envelope_sha256=arrival.item.envelope_sha256, envelope=arrival.envelope,
-                relay=arrival.relay, consent=arrival.consent, sender=sender,
-                originator=st.originator, item_id=st.item_id, version_us=arrival.version_us,
-                receipt=receipt):
-                receipt = ex.store.receipt_for(arrival.item.envelope_sha256) or receipt
-            log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
-                     st.originator)
-            out.append((arrival.index, {"outcome": "received", "receipt": receipt}))
+    receipts: dict[str, str] = {}
+    rows = []
+    for arrival, index in zip(stored, indexes, strict=True):
+        st = arrival.item.statement
+        receipts[arrival.item.envelope_sha256] = sign_statement(ReceiptStatement(
+            receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
+            item_version=st.item_version, received_at=now_text(),
+            log_proof=ex.events.receipt_proof(index).decode("utf-8"),
+        ), ex.signing_key).to_json().decode("utf-8")
+        rows.append({"envelope_sha256": arrival.item.envelope_sha256,
+                     "envelope": arrival.envelope, "relay": arrival.relay,
+                     "consent": arrival.consent, "sender": sender,
+                     "originator": st.originator, "item_id": st.item_id,
+                     "version_us": arrival.version_us,
+                     "receipt": receipts[arrival.item.envelope_sha256]})
+    for digest in ex.store.record_received_many(rows):  # recorded first by a duplicate
+        receipts[digest] = ex.store.receipt_for(digest) or receipts[digest]
+    for arrival in stored:
+        st = arrival.item.statement
+        log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
+                 st.originator)
+        out.append((arrival.index, {"outcome": "received",
+                                    "receipt": receipts[arrival.item.envelope_sha256]}))
     return out
 
 

@@ -17,11 +17,13 @@ from sqlalchemy import (
     Engine,
     Table,
     delete,
+    insert,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from tisa.store.exchange_outbox import (
     NotSent,
@@ -193,6 +195,20 @@ class ExchangeStore:
         r = exchange_received
         return self._one(select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
                          .order_by(r.c.received_us).limit(1))
+
+    def record_received_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Record received items in one statement; the digests that a concurrent
+        duplicate delivery recorded first (their receipts stand)."""
+        now = now_us()
+        values = [{**row, "received_us": now} for row in rows]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(exchange_received), values)
+            return set()
+        except SqlIntegrityError:
+            with self.engine.begin() as conn:
+                return {v["envelope_sha256"] for v in values
+                        if not self._insert_new(conn, exchange_received, v)}
 
     def record_received(self, **values: Any) -> bool:
         """False if a concurrent duplicate delivery recorded it first (its receipt stands)."""
