@@ -129,7 +129,7 @@ def _message(peer: str, kind: str, body: str, ref: str) -> dict[str, Any]:
 
 
 def enqueue_message(conn: Connection, peer: str, kind: str, body: str, ref: str) -> None:
-    conn.execute(insert(exchange_messages).values(**_message(peer, kind, body, ref)))
+    conn.execute(insert(exchange_messages), [_message(peer, kind, body, ref)])
 
 
 def finish_shares(conn: Connection, finishes: Sequence[tuple[str, str, str, str | None]]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     delete,
     insert,
     select,
@@ -42,6 +43,8 @@ from tisa.store.exchange_tables import (
     exchange_sent,
 )
 from tisa.store.sql import now_us
+
+_INSERT_NEW: dict[tuple[str, str], Any] = {}
 
 __all__ = ["ExchangeStore", "NotSent", "OutboxItem", "Row", "SentDraft"]
 
@@ -94,9 +97,12 @@ class ExchangeStore:
 
     def _insert_new(self, conn: Connection, table: Table, values: dict[str, Any]) -> bool:
         """Insert unless the key exists (no error, so a shared transaction survives)."""
-        dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
-        stmt = dialect(table).values(**values).on_conflict_do_nothing()
-        return bool(conn.execute(stmt).rowcount)
+        key = (conn.dialect.name, table.name)
+        stmt = _INSERT_NEW.get(key)
+        if stmt is None:  # built once: the values travel as parameters (cached compile)
+            dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+            stmt = _INSERT_NEW[key] = dialect(table).on_conflict_do_nothing()
+        return bool(conn.execute(stmt, values).rowcount)
 
     # -- the TAXII outbox, turned into signed peer messages ------------------------------
 
@@ -258,9 +264,13 @@ class ExchangeStore:
         """Move a held item on (only from a state in ``expect``) and queue messages with it."""
         h = exchange_held
         with self._begin() as conn:
-            changed = conn.execute(update(h).where(
-                h.c.envelope_sha256 == envelope_sha256, h.c.state.in_(list(expect))
-            ).values(**values)).rowcount
+            # Values as parameters, not in the statement: a held row carries a whole
+            # envelope, and statements with large inline values compile slowly.
+            stmt = update(h).where(
+                h.c.envelope_sha256 == bindparam("key"), h.c.state.in_(list(expect))
+            ).values({name: bindparam(f"v_{name}") for name in values})
+            params = {"key": envelope_sha256, **{f"v_{k}": v for k, v in values.items()}}
+            changed = conn.execute(stmt, params).rowcount
             if not changed:
                 return False
             for peer, kind, body, ref in messages:
