@@ -49,10 +49,15 @@ def refused_entries(c: Cluster, code: str) -> list[str]:
 def test_malformed_request_is_400_with_an_error_body(tmp_path: Path) -> None:
     c = Cluster(tmp_path, ("KOR", "JPN"))
 
+    unknown_kind, _ = sign_request(c["KOR"].exchange, "JPN", [{"kind": "gossip"}])
+
     async def go() -> None:
         r = await c.client.post(URL, content=b"not json")
         assert r.status_code == 400
         assert set(r.json()) == {"title", "description"}
+        for _ in range(2):  # nothing recorded: the same request is malformed, not a replay
+            r = await c.client.post(URL, content=unknown_kind)
+            assert r.status_code == 400, r.text
     c.run(go())
 
 

@@ -66,13 +66,13 @@ def verify_request(ex: Exchange, envelope: Envelope) -> Request:
     if skew > window:
         raise VerificationError(OPAQUE, detail=f"batch from {batch.sender} sent at "
                                 f"{batch.sent_at}: outside the {window}s freshness window")
+    for i, message in enumerate(batch.messages):  # malformed: refused, nothing recorded
+        if message.get("kind") not in KINDS:
+            raise InvalidInput(f"message {i}: kind must be one of {', '.join(sorted(KINDS))}")
     forget = now_us() - 2 * window * 1_000_000
     if not ex.store.first_sight(verified.envelope_sha256, forget_before_us=forget):
         raise VerificationError(OPAQUE, detail=f"batch {verified.envelope_sha256} from "
                                 f"{batch.sender} was seen before: a replay")
-    for i, message in enumerate(batch.messages):
-        if message.get("kind") not in KINDS:
-            raise InvalidInput(f"message {i}: kind must be one of {', '.join(sorted(KINDS))}")
     return Request(sender=batch.sender, messages=batch.messages,
                    digest=verified.envelope_sha256)
 
