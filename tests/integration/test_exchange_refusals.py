@@ -128,7 +128,7 @@ def test_payload_tampered_at_the_hub_is_refused_by_the_recipient(tmp_path: Path)
     real_tick = hub.store.held_in_state
 
     async def go() -> None:
-        hub.store.held_in_state = lambda state, limit=500: []  # type: ignore[method-assign]
+        hub.store.held_in_state = lambda state, limit=500, **kw: []  # type: ignore[method-assign]
         status = await c.post("KOR", "to-JPN", marking, item)
         await c.settle()
         [held] = real_tick("forward")

@@ -111,10 +111,9 @@ def tick(ex: Exchange) -> int:
     done = 0
     now = now_us()
     with ex.store.unit():
-        for held in ex.store.held_in_state("awaiting"):
-            if held["expires_us"] <= now:
-                done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
-                              EntryKind.CONSENT_EXPIRED)
+        for held in ex.store.held_in_state("awaiting", expires_before_us=now):
+            done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
+                          EntryKind.CONSENT_EXPIRED)
         for held in ex.store.held_in_state("forward"):
             done += _forward(ex, held)
     return done

@@ -252,12 +252,14 @@ class ExchangeStore:
                 enqueue_message(conn, peer, kind, body, ref)
         return True
 
-    def held_in_state(self, state: str, limit: int = 500) -> list[Row]:
+    def held_in_state(self, state: str, limit: int = 500, *,
+                      expires_before_us: int | None = None) -> list[Row]:
         h = exchange_held
+        stmt = select(h).where(h.c.state == state).order_by(h.c.held_us).limit(limit)
+        if expires_before_us is not None:
+            stmt = stmt.where(h.c.expires_us <= expires_before_us)
         with self._connect() as conn:
-            return [dict(r) for r in conn.execute(
-                select(h).where(h.c.state == state).order_by(h.c.held_us).limit(limit)
-            ).mappings()]
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     def update_held(self, envelope_sha256: str, *, expect: Sequence[str],
                     messages: Sequence[tuple[str, str, str, str]] = (), **values: Any) -> bool:
