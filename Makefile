@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tisa demo scenarios/korea-japan-2019.toml
+	$(BIN)/tisa demo --live scenarios/korea-japan-2019.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -21,6 +21,7 @@ import secrets
 import shutil
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from tisa.crypto.keys import (
     load_private_key,
     save_private_key,
 )
+from tisa.crypto.sealing import format_seal_public_key, generate_seal_key, save_seal_key
 from tisa.errors import ConfigError, InvalidInput, NetworkFileError, Problem
 from tisa.model.network import Network
 from tisa.policy.release_policy import PolicyFile
@@ -77,6 +79,8 @@ SIGNING_KEY_FILE = "signing-key.pem"
 SECRET_FILE = "node-secret"  # noqa: S105 (a file name)
 #: the latest checkpoint the node's log signed, kept outside the database (rollback check)
 LOG_HIGH_WATER_FILE = "log-checkpoint"
+SEAL_KEY_FILE = "seal-key.pem"
+DEFAULT_CONSENT_TTL_SECONDS = 7 * 24 * 3600
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
 DEFAULT_PAGE_LIMIT = 1000
@@ -94,6 +98,10 @@ class NodeSettings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     page_limit: int = DEFAULT_PAGE_LIMIT
     title: str = "tisa node"
+    #: how long a hub waits for the originator's answer to a consent request
+    consent_ttl_seconds: int = DEFAULT_CONSENT_TTL_SECONDS
+    #: ``tisa serve --as-of``: decide routes as if on this day (None: today, UTC)
+    as_of: date | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,11 +136,14 @@ def init_node_home(home: Path, *, party: str, network_file: Path) -> str:
         key = generate_signing_key()
         save_private_key(key, home / SIGNING_KEY_FILE)
         _write_secret(home / SECRET_FILE)
+        save_seal_key(generate_seal_key(), home / SEAL_KEY_FILE)
         (home / NODE_FILE).write_text(
             f'party = "{party}"\nnetwork = "{NETWORK_FILE}"\n'
             f"# database_url = \"postgresql://user:password@host/db\"  "
             f"(default: the SQLite file {DATABASE_FILE})\n"
-            f"max_content_length = {DEFAULT_MAX_CONTENT_LENGTH}\n",
+            f"max_content_length = {DEFAULT_MAX_CONTENT_LENGTH}\n"
+            f"# how long a hub waits for an originator's answer to a consent request\n"
+            f"consent_ttl_seconds = {DEFAULT_CONSENT_TTL_SECONDS}\n",
             encoding="utf-8",
         )
     except OSError as exc:
@@ -149,6 +160,13 @@ def node_signing_key(home: Path) -> Ed25519PrivateKey:
     """The node's Ed25519 key: it signs the node's log checkpoints and its cosignatures."""
     _require_home(home)
     return load_private_key(home / SIGNING_KEY_FILE)
+
+
+def node_seal_public_key(home: Path) -> str:
+    from tisa.crypto.sealing import load_seal_key
+
+    _require_home(home)
+    return format_seal_public_key(load_seal_key(home / SEAL_KEY_FILE).public_key())
 
 
 def load_node_settings(home: Path, *, database_url: str | None = None) -> NodeSettings:
@@ -173,8 +191,12 @@ def load_node_settings(home: Path, *, database_url: str | None = None) -> NodeSe
     max_len = data.get("max_content_length", DEFAULT_MAX_CONTENT_LENGTH)
     if not isinstance(max_len, int) or max_len < 1024:
         raise ConfigError(f"{home / NODE_FILE}: max_content_length: an integer >= 1024 bytes")
+    ttl = data.get("consent_ttl_seconds", DEFAULT_CONSENT_TTL_SECONDS)
+    if not isinstance(ttl, int) or ttl < 1:
+        raise ConfigError(f"{home / NODE_FILE}: consent_ttl_seconds: a positive integer")
     return NodeSettings(
         home=home,
+        consent_ttl_seconds=ttl,
         party=party,
         network_path=network_path,
         database_url=url,

@@ -82,8 +82,9 @@ class Server:
 
 
 def start_server(home: Path, *, database_url: str | None = None,
-                 extra: tuple[str, ...] = (), scheme: str = "http") -> Server:
-    port = free_port()
+                 extra: tuple[str, ...] = (), scheme: str = "http",
+                 port: int | None = None) -> Server:
+    port = port or free_port()
     log = home / f"serve-{port}.log"
     cmd = [sys.executable, "-m", "tisa", "serve", str(home), "--port", str(port), *extra]
     if database_url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -107,7 +108,9 @@ class TaxiiApp:
         authenticator: Authenticator,
         title: str,
         max_content_length: int,
+        as_of: date | None = None,
     ) -> None:
+        self.as_of = as_of
         self.node = node
         self.auth = authenticator
         self.title = title
@@ -205,7 +208,12 @@ class TaxiiApp:
         return json_response(
             {
                 "title": self.title,
-                "description": "tisa node: TAXII 2.1 for this party's analysts",
+                "description": "tisa node: TAXII 2.1 for this party's analysts"
+                + (
+                    f"; SIMULATED DATE: routes are decided as if on {self.as_of.isoformat()}"
+                    if self.as_of
+                    else ""
+                ),
                 "default": root,
                 "api_roots": [root],
             }

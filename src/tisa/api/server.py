@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from tisa.api.app import TaxiiApp
 from tisa.api.auth import Authenticator
+from tisa.api.log_node import open_event_log
 from tisa.api.log_publisher import attach_log, publishing
 from tisa.api.service import TaxiiNode
 from tisa.api.sharing import load_node_network
@@ -18,6 +19,8 @@ from tisa.store.sql import SqlStore
 
 
 def build_node(settings: NodeSettings) -> tuple[TaxiiNode, SqlStore]:
+    from tisa.exchange.wiring import node_today
+
     network = load_node_network(settings.network_path, settings.party)
     store = SqlStore.open(settings.database_url)
     node = TaxiiNode(
@@ -26,26 +29,37 @@ def build_node(settings: NodeSettings) -> tuple[TaxiiNode, SqlStore]:
         store=store,
         secret=settings.secret,
         page_limit=settings.page_limit,
+        today=node_today(settings),
     )
     node.start()
     return node, store
 
 
-def build_app(settings: NodeSettings) -> Starlette:
+def build_app(settings: NodeSettings, *, worker: bool = True) -> Starlette:
+    """The node's app; with ``worker`` its lifespan runs the exchange delivery worker."""
+    from tisa.exchange.service import exchange_lifespan, install_exchange
+
     node, store = build_node(settings)
+    authenticator = Authenticator(store, settings.secret)
     taxii = TaxiiApp(
         node=node,
-        authenticator=Authenticator(store, settings.secret),
+        authenticator=authenticator,
         title=settings.title,
         max_content_length=settings.max_content_length,
+        as_of=settings.as_of,
     )
     app = taxii.app()
-    log_node = attach_log(app, settings)  # /log/: tlog-tiles and tlog-witness
+    # One durable transparency log: the exchange records into it, /log/ serves it.
+    event_log = open_event_log(settings)
+    exchange = install_exchange(app, settings, node, store, authenticator, event_log)
+    log_node = attach_log(app, settings, event_log=event_log)  # /log/: tiles and witness
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # The worker stops before the log closes: nothing is recorded into a closed log.
         with publishing(log_node):  # sign checkpoints each second, get them witnessed
-            yield
+            async with exchange_lifespan(exchange, enabled=worker):
+                yield
         store.close()
 
     app.router.lifespan_context = lifespan
@@ -55,8 +69,18 @@ def build_app(settings: NodeSettings) -> Starlette:
 def serve(settings: NodeSettings, serve_settings: ServeSettings) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn then stops accepting, lets requests in flight
     finish (each commits or rolls back as one transaction), and exits."""
+    import logging
+
     import uvicorn
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    tisa_log = logging.getLogger("tisa")
+    tisa_log.addHandler(handler)
+    tisa_log.setLevel(logging.INFO)
+    if settings.as_of is not None:
+        tisa_log.warning("SIMULATED DATE: node %s decides routes as if on %s",
+                         settings.party, settings.as_of.isoformat())
     app = build_app(settings)
     tls = serve_settings.tls
     config = uvicorn.Config(

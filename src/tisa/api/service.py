@@ -39,6 +39,7 @@ from tisa.model.item_marking import (
     require_originator,
 )
 from tisa.model.levels import REFERENCE_LEVELS
+from tisa.model.route import RouteDecision
 from tisa.store.ports import (
     UNSCOPED,
     CollectionRecord,
@@ -308,6 +309,9 @@ class TaxiiNode:
             viewer=Viewer.system(),
         )
 
+    def _received(self, object_id: str) -> bool:
+        return self.store.object_exists(self.by_title("inbox").id, object_id, Viewer.system())
+
     def _definitions(self, posted: Sequence[PostedObject]) -> Definitions:
         """The marking-definitions the envelope's objects reference. A stored definition is
         authoritative (they are immutable); an envelope copy that differs from it is
@@ -365,6 +369,7 @@ class TaxiiNode:
     ) -> list[Part]:
         today = self._today()
         definitions = known.found
+        decisions: dict[ItemMarking, RouteDecision] = {}
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
         carriers: dict[str, set[tuple[str, int]]] = {}  # definition -> routed items
@@ -377,13 +382,18 @@ class TaxiiNode:
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
-                require_originator(marking, self.party, where=p.object_id)
+                if marking.originator != self.party and not self._received(p.object_id):
+                    require_originator(marking, self.party, where=p.object_id)  # not onward
             except MarkingError as exc:
                 decided[p.object_id + "@" + p.version] = Rejected(
                     object_id=p.object_id, version=p.version, message=f"not shared: {exc}"
                 )
                 continue
-            decision = decide_share(self.network, marking, recipient, today)
+            # Objects of one envelope mostly share a marking: decide each marking once.
+            decision = decisions.get(marking)
+            if decision is None:
+                decision = decisions[marking] = decide_share(
+                    self.network, marking, recipient, today)
             if decision.decision == "deny":
                 decided[p.object_id + "@" + p.version] = Rejected(
                     object_id=p.object_id,

@@ -41,8 +41,13 @@ class NodeNetwork:
         return {} if party is None else {n: r for r, n in party.levels.items()}
 
     def resolve_level(self, name: str, originator: str) -> str | None:
-        party = self.network.party(originator)
-        return None if party is None else party.reference_level(name)
+        """A level name of the originator's, or (for items this node received and
+        re-marked, Art. 4) of this node's own party."""
+        for code in (originator, self.party):
+            party = self.network.party(code)
+            if party is not None and (level := party.reference_level(name)) is not None:
+                return level
+        return None
 
 
 def load_node_network(path: Path, party: str) -> NodeNetwork:
@@ -58,9 +63,11 @@ def load_node_network(path: Path, party: str) -> NodeNetwork:
 def decide_share(
     network: NodeNetwork, marking: ItemMarking, recipient: str, on: date
 ) -> RouteDecision:
-    """May this node send an item it originated to ``recipient`` on ``on``, and how?
-    A question the router cannot even ask (unknown party, no topics) is a deny."""
+    """May this node send an item it originated (or, onward, one it received) to
+    ``recipient`` on ``on``, and how? A question the router cannot even ask (unknown
+    party, no topics) is a deny."""
     request = RouteRequest(
+        holder=None if marking.originator == network.party else network.party,
         originator=marking.originator,
         recipient=recipient,
         level=marking.level,

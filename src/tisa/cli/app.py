@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from tisa.cli.audit_command import audit
+from tisa.cli.consent_commands import consent_app
 from tisa.cli.demo_command import demo
 from tisa.cli.network_commands import network_app
 from tisa.cli.node_commands import node_app
@@ -31,6 +32,7 @@ app.add_typer(node_app, name="node")
 app.add_typer(user_app, name="user")
 app.command("serve")(serve)
 app.command("audit")(audit)
+app.add_typer(consent_app, name="consent")
 
 
 def main() -> None:

@@ -134,8 +134,20 @@ def demo(
     file: Annotated[Path, typer.Argument(help="The bundled scenario file.")] = Path(
         "scenarios/korea-japan-2019.toml"
     ),
+    live: Annotated[
+        bool, typer.Option("--live", help="three real nodes on loopback replay it (make demo)")
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="route decisions only, no nodes (the default)")
+    ] = False,
 ) -> None:
-    """Replay the 2019 Korea–Japan story as a timeline of route decisions."""
+    """Replay the 2019 Korea–Japan story: route decisions, or (--live) real nodes."""
+    if live and not offline:
+        from tisa.cli.live_demo import run_live_demo
+
+        with reported_errors():
+            run_live_demo(file)
+        return
     with reported_errors():
         network = load_network(file)
         if not {"KOR", "JPN", "USA"} <= set(network.parties) or GSOMIA not in network.agreements:

@@ -1,4 +1,4 @@
-"""``tisa node init`` and ``tisa node key``."""
+"""``tisa node init``, ``tisa node key`` and ``tisa node network``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tisa.config import (
     init_node_home,
     load_node_settings,
     node_public_key,
+    node_seal_public_key,
     node_signing_key,
 )
 from tisa.errors import InvalidInput
@@ -51,10 +52,33 @@ def key(
     note: Annotated[bool, typer.Option(
         "--note", help="print the log's note verifier key instead: <origin>+<id>+<base64>"
     )] = False,
+    seal: Annotated[
+        bool, typer.Option("--seal", help="print the X25519 sealing key (x25519:<base64>)")
+    ] = False,
 ) -> None:
-    """Print the node's public key (ed25519:<base64>), or with --note its log's verifier key."""
+    """Print the node's public key (ed25519:<base64>); with --note its log's verifier key,
+    with --seal its sealing key."""
+    if note and seal:
+        raise InvalidInput("give --note or --seal, not both")
     if note:
         settings = load_node_settings(home)
         typer.echo(log_verifier(settings.party, node_signing_key(home).public_key()).verifier_key)
         return
-    typer.echo(node_public_key(home))
+    typer.echo(node_seal_public_key(home) if seal else node_public_key(home))
+
+
+@node_app.command("network")
+@reports_errors
+def network(
+    home: Annotated[Path, typer.Argument(help="the node home directory")],
+    file: Annotated[Path, typer.Argument(help="the new network file (TOML)")],
+) -> None:
+    """Validate a network file and make it the node's copy (a running node reads it on
+    restart): how keys and endpoints of new peers arrive."""
+    settings = load_node_settings(home)
+    load_node_network(file, settings.party)  # valid, and this node's party is in it
+    text = file.read_text(encoding="utf-8")
+    staged = settings.network_path.with_suffix(".toml.new")
+    staged.write_text(text, encoding="utf-8")
+    staged.replace(settings.network_path)
+    typer.echo(f"network file replaced: {settings.network_path}")

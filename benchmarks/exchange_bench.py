@@ -1,0 +1,212 @@
+"""Exchange benchmark: three real ``tisa serve`` nodes (KOR, USA, JPN) on loopback, SQLite.
+
+* direct items/s: N items posted to KOR's ``to-JPN`` (as of 2017, GSOMIA in force), from
+  the first POST until every status entry is ``success`` (signed receipt back);
+* relayed items/s with up-front consent (``consent_to``, as of 2015: relay through USA);
+* p50 end-to-end relay latency: one item at a time, from POST to ``success`` at KOR.
+
+A benchmark, not a test: prints Markdown rows for docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/exchange_bench.py [--items 2000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tisa.config import init_node_home, load_node_settings, node_public_key, node_seal_public_key
+from tisa.crypto.passwords import hash_password
+from tisa.store.ports import UserRecord
+from tisa.store.sql import SqlStore
+
+ROOT = Path(__file__).resolve().parents[1]
+NETWORK = ROOT / "scenarios" / "korea-japan-2019.toml"
+TAXII = "application/taxii+json;version=2.1"
+USER, PASSWORD = "bench", "bench-password-not-secret"
+EXT = "extension-definition--e85c7fa0-c18a-46d5-ac9f-9d19977f175f"
+CREATED = "2026-11-01T00:00:00.000Z"
+
+
+def marking(**extra: Any) -> dict[str, Any]:
+    return {"type": "marking-definition", "spec_version": "2.1",
+            "id": f"marking-definition--{uuid.uuid4()}", "created": CREATED, "name": "bench",
+            "extensions": {EXT: {"extension_type": "property-extension", "level": "SECRET",
+                                 "originator": "KOR", "topics": ["nk-missile"], **extra}}}
+
+
+def indicator(i: int, ref: str) -> dict[str, Any]:
+    return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+            "created": CREATED, "modified": CREATED, "name": f"bench indicator {i}",
+            "indicator_types": ["malicious-activity"], "pattern_type": "stix",
+            "pattern": f"[ipv4-addr:value = '10.0.{i // 256 % 256}.{i % 256}']",
+            "valid_from": CREATED, "object_marking_refs": [ref]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Nodes:
+    def __init__(self, root: Path, as_of: str) -> None:
+        self.homes = {}
+        for code in ("KOR", "USA", "JPN"):
+            home = root / code.lower()
+            init_node_home(home, party=code, network_file=NETWORK)
+            store = SqlStore.open(load_node_settings(home).database_url)
+            store.add_user(UserRecord(name=USER, password_hash=hash_password(PASSWORD),
+                                      clearance_rank=3, topics=None, admin=True))
+            store.close()
+            self.homes[code] = home
+        self.ports = {c: free_port() for c in self.homes}
+        text = NETWORK.read_text()
+        for code, home in self.homes.items():
+            text = re.sub(rf"(\[parties\.{code}\]\n)",
+                          rf'\1endpoint = "http://127.0.0.1:{self.ports[code]}"\n'
+                          rf'public_key = "{node_public_key(home)}"\n'
+                          rf'seal_key = "{node_seal_public_key(home)}"\n', text)
+        self.processes = []
+        for code, home in self.homes.items():
+            (home / "network.toml").write_text(text)
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tisa", "serve", str(home), "--port",
+                 str(self.ports[code]), "--as-of", as_of],
+                stdout=(home / "serve.log").open("wb"), stderr=subprocess.STDOUT))
+        for code in self.homes:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{self.ports[code]}/taxii2/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        self.kor = httpx.Client(base_url=f"http://127.0.0.1:{self.ports['KOR']}",
+                                auth=(USER, PASSWORD), timeout=120,
+                                headers={"Accept": TAXII, "Content-Type": TAXII})
+        cols = self.kor.get("/api/collections/").json()["collections"]
+        self.to_jpn = next(c["id"] for c in cols if c["title"] == "to-JPN")
+
+    def post(self, objects: list[dict[str, Any]]) -> str:
+        r = self.kor.post(f"/api/collections/{self.to_jpn}/objects/",
+                          content=json.dumps({"objects": objects}))
+        assert r.status_code == 202, r.text
+        status_id: str = r.json()["id"]
+        return status_id
+
+    def done(self, status_id: str) -> tuple[int, int]:
+        status = self.kor.get(f"/api/status/{status_id}/").json()
+        return status["success_count"], status["failure_count"]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the three node processes so far (Linux /proc)."""
+        total = 0
+        for p in self.processes:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.send_signal(signal.SIGTERM)
+        for p in self.processes:
+            p.wait(timeout=60)
+
+
+def throughput(nodes: Nodes, items: int, **marking_extra: Any) -> tuple[float, float]:
+    """Items/s, and the nodes' CPU milliseconds per item (independent of other load)."""
+    m = marking(**marking_extra)
+    cpu = nodes.cpu_seconds()
+    objects = [indicator(i, m["id"]) for i in range(items)]
+    start = time.perf_counter()
+    ids = [nodes.post(([m] if n == 0 else []) + objects[n:n + 500])
+           for n in range(0, items, 500)]
+    want = items + 1
+    while True:
+        got = [nodes.done(s) for s in ids]
+        if sum(f for _, f in got):
+            raise AssertionError(f"failures: {got}")
+        if sum(s for s, _ in got) == want:
+            rate = items / (time.perf_counter() - start)
+            return rate, (nodes.cpu_seconds() - cpu) * 1000 / items
+        time.sleep(0.05)  # polling is cheap but not free: it runs on KOR's node too
+
+
+def latency(nodes: Nodes, count: int) -> list[float]:
+    m = marking(consent_to=["JPN"])
+    nodes.post([m, indicator(0, m["id"])])
+    time.sleep(1)
+    out = []
+    for i in range(count):
+        start = time.perf_counter()
+        status_id = nodes.post([indicator(i + 1, m["id"])])
+        while nodes.done(status_id)[0] < 1:
+            time.sleep(0.002)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency-items", type=int, default=100)
+    args = parser.parse_args()
+    direct, relayed, p50s, direct_cpu, relay_cpu = [], [], [], [], []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            nodes = Nodes(Path(tmp), "2017-05-14")
+            try:
+                rate, cpu = throughput(nodes, args.items)
+                direct.append(rate)
+                direct_cpu.append(cpu)
+            finally:
+                nodes.stop()
+        with tempfile.TemporaryDirectory() as tmp:
+            nodes = Nodes(Path(tmp), "2015-06-01")
+            try:
+                rate, cpu = throughput(nodes, args.items, consent_to=["JPN"])
+                relayed.append(rate)
+                relay_cpu.append(cpu)
+                p50s.append(statistics.median(latency(nodes, args.latency_items)))
+            finally:
+                nodes.stop()
+        print(f"run {run + 1}: direct {direct[-1]:.0f}/s ({direct_cpu[-1]:.2f} CPU ms/item), "
+              f"relayed {relayed[-1]:.0f}/s ({relay_cpu[-1]:.2f} CPU ms/item), "
+              f"relay p50 {p50s[-1]:.1f} ms", flush=True)
+    print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python "
+          f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; load {os.getloadavg()}")
+    print("| measure | median of runs | runs | target |\n|---|---|---|---|")
+    print(f"| direct items/s | {statistics.median(direct):.0f} | "
+          f"{', '.join(f'{x:.0f}' for x in direct)} | ≥ 1,000 |")
+    print(f"| relayed items/s (up-front consent) | {statistics.median(relayed):.0f} | "
+          f"{', '.join(f'{x:.0f}' for x in relayed)} | ≥ 500 |")
+    for name, cpu in (("direct", direct_cpu), ("relayed", relay_cpu)):
+        per_item = statistics.median(cpu)
+        print(f"| {name}: nodes' CPU ms per item (2 free cores: ~{2000 / per_item:.0f}/s) | "
+              f"{per_item:.2f} | {', '.join(f'{x:.2f}' for x in cpu)} | |")
+    print(f"| p50 relay latency ms | {statistics.median(p50s):.1f} | "
+          f"{', '.join(f'{x:.1f}' for x in p50s)} | ≤ 50 |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""What every part of the exchange layer needs: this node's party, keys, peers, stores,
+event log, and its clock (the simulated date of ``--as-of``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from tisa.api.service import TaxiiNode
+from tisa.api.sharing import NodeNetwork
+from tisa.crypto.keys import parse_public_key
+from tisa.crypto.sealing import parse_seal_public_key
+from tisa.ledger.entries import EntryKind, LogEntry, format_time
+from tisa.ledger.event_log import EventLog
+from tisa.model.route import RouteDecision, RouteRequest
+from tisa.store.exchange_sql import ExchangeStore
+
+log = logging.getLogger("tisa.exchange")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExchangeSettings:
+    """Tunables of the peer protocol and the delivery worker (node.toml ``[exchange]``)."""
+
+    consent_ttl_seconds: int = 7 * 24 * 3600
+    freshness_seconds: int = 300
+    batch_size: int = 200
+    backoff_base_seconds: float = 0.2
+    backoff_max_seconds: float = 10.0
+    poll_seconds: float = 0.05
+    request_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peer:
+    code: str
+    endpoint: str
+    public_key: Ed25519PublicKey
+    seal_key: X25519PublicKey | None
+
+
+@dataclass(kw_only=True)
+class Exchange:
+    """One node's exchange state. ``today`` is the day route decisions are made for."""
+
+    party: str
+    network: NodeNetwork
+    signing_key: Ed25519PrivateKey
+    seal_key: X25519PrivateKey | None
+    store: ExchangeStore
+    taxii: TaxiiNode
+    events: EventLog
+    today: Callable[[], date]
+    settings: ExchangeSettings = field(default_factory=ExchangeSettings)
+    #: nudges the delivery worker (set by the running worker; a no-op without one)
+    wake: Callable[[], None] = field(default=lambda: None)
+    peers: Mapping[str, Peer] = field(init=False)
+    route_cache: dict[RouteRequest, RouteDecision] = field(init=False, default_factory=dict)
+    trusted_keys: Mapping[str, Ed25519PublicKey] = field(init=False)
+
+    def __post_init__(self) -> None:
+        peers: dict[str, Peer] = {}
+        keys: dict[str, Ed25519PublicKey] = {}
+        for code, party in self.network.network.parties.items():
+            if party.public_key is None:
+                continue
+            keys[code] = parse_public_key(party.public_key)
+            if party.endpoint is not None and code != self.party:
+                peers[code] = Peer(
+                    code=code,
+                    endpoint=party.endpoint.rstrip("/"),
+                    public_key=keys[code],
+                    seal_key=None if party.seal_key is None
+                    else parse_seal_public_key(party.seal_key),
+                )
+        self.peers = peers
+        self.trusted_keys = keys
+
+    def record(self, kind: EntryKind, *, item_id: str, version_us: int, from_party: str,
+               to_party: str, originator: str, envelope_sha256: str | None = None,
+               reason: str | None = None) -> int:
+        """Append one event to the node's transparency log; its index."""
+        entry = LogEntry(
+            kind=kind, at=format_time(datetime.now(UTC)), item_id=item_id,
+            item_version=version_us, from_party=from_party, to_party=to_party,
+            originator=originator, envelope_sha256=envelope_sha256,
+            reason=None if reason is None else reason[:4000],
+        )
+        return self.events.record([entry])[0]
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

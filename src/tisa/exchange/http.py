@@ -1,0 +1,107 @@
+"""The exchange layer's HTTP surface, added to the node's Starlette app.
+
+Peers: ``POST /exchange/v1/messages`` — a signed batch in, a signed reply out. A body that
+is not an envelope is 400; one that does not verify (unknown peer, bad signature, not
+addressed to this node, stale, replayed) is 403; both with the same generic body whatever
+went wrong (details in the node's log), and nothing changes.
+
+Analysts (admin users, HTTP Basic as for TAXII): ``GET /exchange/v1/consent/``,
+``POST /exchange/v1/consent/{id}/approve``, ``POST /exchange/v1/consent/{id}/deny``
+(optional JSON body ``{"reason": "..."}``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tisa.api.auth import Authenticator, parse_basic
+from tisa.errors import Conflict, InvalidInput, NotFound, VerificationError
+from tisa.exchange import receiving
+from tisa.exchange.consent import ConsentDesk
+from tisa.exchange.context import Exchange, log
+from tisa.exchange.protocol import parse_request, sign_reply, verify_request
+
+JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False).encode(), status, media_type=JSON)
+
+
+def _error(status: int, title: str, description: str) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="tisa"'} if status == 401 else None
+    return Response(json.dumps({"title": title, "description": description}).encode(),
+                    status, headers=headers, media_type=JSON)
+
+
+def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -> list[Route]:
+    desk = ConsentDesk(party=ex.party, store=ex.store, signing_key=ex.signing_key)
+
+    async def messages(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > max_body:
+            return _error(413, "Content Too Large", "the request is too large")
+        try:
+            envelope = parse_request(body)
+            verified = await run_in_threadpool(verify_request, ex, envelope)
+        except VerificationError as exc:
+            log.warning("%s: peer request refused: %s", ex.party, exc.detail)
+            return _error(403, "Forbidden", "the request did not verify")
+        except InvalidInput as exc:
+            log.warning("%s: malformed peer request: %s", ex.party, exc.diagnostics())
+            return _error(400, "Bad Request", "the request is not a valid exchange envelope")
+        results = await run_in_threadpool(receiving.handle, ex, verified)
+        reply = await run_in_threadpool(sign_reply, ex, verified, results)
+        return Response(reply, 200, media_type=JSON)
+
+    async def admin(request: Request) -> Response | None:
+        credentials = parse_basic(request.headers.get("authorization"))
+        user = None if credentials is None else await run_in_threadpool(
+            authenticator.authenticate, *credentials)
+        if user is None:
+            return _error(401, "Unauthorized", "HTTP Basic credentials are required")
+        if not user.admin:
+            return _error(403, "Forbidden", "only admin users answer consent requests")
+        return None
+
+    async def list_requests(request: Request) -> Response:
+        if (denied := await admin(request)) is not None:
+            return denied
+        return _json({"requests": await run_in_threadpool(desk.open_requests)})
+
+    async def answer(request: Request) -> Response:
+        if (denied := await admin(request)) is not None:
+            return denied
+        request_id = request.path_params["request_id"]
+        if request.path_params["decision"] not in ("approve", "deny"):
+            return _error(404, "Not Found", "answer with .../approve or .../deny")
+        reason = ""
+        if request.path_params["decision"] == "deny":
+            raw = await request.body()
+            try:
+                data = json.loads(raw) if raw.strip() else {}
+                reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
+            except ValueError:
+                return _error(400, "Bad Request", 'the body must be {"reason": "..."}')
+        try:
+            if request.path_params["decision"] == "approve":
+                await run_in_threadpool(desk.approve, request_id)
+            else:
+                await run_in_threadpool(desk.deny, request_id, reason)
+        except NotFound as exc:
+            return _error(404, "Not Found", exc.diagnostics())
+        except Conflict as exc:
+            return _error(409, "Conflict", exc.diagnostics())
+        return _json({"id": request_id, "decision": request.path_params["decision"]})
+
+    return [
+        Route("/exchange/v1/messages", messages, methods=["POST"]),
+        Route("/exchange/v1/consent/", list_requests, methods=["GET"]),
+        Route("/exchange/v1/consent/{request_id}/{decision:str}", answer, methods=["POST"]),
+    ]

@@ -1,0 +1,206 @@
+"""The originator's part: sign each pending share into an item envelope (sealed to the
+final recipient when the relay's hub must not read), and follow it to its end — a
+receipt (success), a hold awaiting consent (pending), or a refusal or drop (failure)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from tisa.crypto._encoding import JsonValue
+from tisa.crypto.dsse import parse_envelope
+from tisa.crypto.items import ItemStatement, new_item_statement
+from tisa.crypto.signed import sign_statement, verify_statement
+from tisa.crypto.statements import ReceiptStatement
+from tisa.errors import TisaError, VerificationError
+from tisa.exchange.context import Exchange, log, now_text
+from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
+from tisa.ledger.entries import EntryKind
+from tisa.model.item_marking import item_marking
+from tisa.store.exchange_sql import NotSent, OutboxItem, SentDraft
+from tisa.store.sql import now_us
+
+Result = dict[str, JsonValue]
+
+
+def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
+    if item.object_type == "marking-definition":
+        return NotSent(state="companion", message="travels inside the signed header of the "
+                       "items that reference it; awaiting their delivery")
+    try:
+        data = json.loads(item.body)
+        definitions = {k: json.loads(v) for k, v in item.definitions.items()}
+        marking = item_marking(data, definitions, ex.network.resolve_level)
+        if marking.originator != ex.party:
+            return onward_item(ex, item, marking.originator)
+        path = tuple(json.loads(item.route)["path"])
+        next_hop = path[1]
+        if next_hop not in ex.peers:
+            return NotSent(state="failure", message=f"not sent: {next_hop} has no endpoint and "
+                           "key in this node's network file")
+        seal_to = None
+        if len(path) == 3 and _hub_must_not_read(ex, path):
+            peer = ex.peers.get(item.recipient)
+            if peer is None or peer.seal_key is None:
+                return NotSent(state="failure", message=f"not sent: the relay's hub may not "
+                               f"read it and {item.recipient} has no seal_key")
+            seal_to = peer.seal_key
+        statement = new_item_statement(
+            originator=ex.party, recipient=item.recipient, path=path, item_id=item.object_id,
+            item_version=str(data.get("modified") or data.get("created") or item.version_us),
+            level=marking.level, topics=tuple(sorted(marking.topics)), created=now_text(),
+            content={"stix": item.body},
+            rel_to=None if marking.releasable_to is None else tuple(marking.releasable_to),
+            consent_to=tuple(marking.consent_to) or None, seal_to=seal_to,
+        )
+    except (TisaError, ValueError, KeyError, IndexError) as exc:
+        return NotSent(state="failure", message=f"not sent: {exc}")
+    envelope = sign_statement(statement, ex.signing_key)
+    text = envelope.to_json().decode("utf-8")
+    ex.record(EntryKind.SENT, item_id=item.object_id, version_us=item.version_us,
+              from_party=ex.party, to_party=next_hop, originator=ex.party,
+              envelope_sha256=envelope.digest())
+    log.info("%s signed %s for %s%s; sending to %s", ex.party, item.object_id,
+             item.recipient, " (sealed to it)" if seal_to is not None else "", next_hop)
+    return SentDraft(envelope=text, envelope_sha256=envelope.digest(), next_hop=next_hop,
+                     message=json.dumps({"kind": ITEM, "item": text}))
+
+
+def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | NotSent:
+    """Onward sharing (third-party rule): pass on the originator's exact envelope, with its
+    signed consent — asked for now, unless its ``consent_to`` names the recipient."""
+    received = ex.store.received_envelope(item.object_id, item.version_us)
+    if received is None or received["originator"] != originator:
+        return NotSent(state="failure", message="not sent: this node holds no signed "
+                       f"envelope of {item.object_id} from {originator}")
+    if item.recipient not in ex.peers or originator not in ex.peers:
+        return NotSent(state="failure", message=f"not sent: {item.recipient} or {originator} "
+                       "has no endpoint and key in this node's network file")
+    text = str(received["envelope"])
+    digest = str(received["envelope_sha256"])
+    statement = ItemStatement.from_bytes(parse_envelope(text).payload)
+    if item.recipient in (statement.consent_to or ()):
+        return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
+                         message=json.dumps({"kind": ITEM, "item": text}))
+    request_id = str(uuid.uuid4())
+    now = now_us()
+    expires = now + ex.settings.consent_ttl_seconds * 1_000_000
+    body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
+            "item_id": statement.item_id, "item_version": statement.item_version,
+            "recipient": item.recipient, "requested_at": _iso(now), "expires_at": _iso(expires)}
+    held = {"envelope_sha256": digest, "envelope": text, "originator": originator,
+            "recipient": item.recipient, "item_id": statement.item_id,
+            "item_version": statement.item_version, "state": "awaiting",
+            "request_id": request_id, "consent": None, "expires_us": expires}
+    ex.record(EntryKind.CONSENT_REQUESTED, item_id=statement.item_id, version_us=item.version_us,
+              from_party=ex.party, to_party=originator, originator=originator,
+              envelope_sha256=digest)
+    return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
+                     message=json.dumps(body), message_peer=originator,
+                     message_kind=CONSENT_REQUEST, held=held)
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hub_must_not_read(ex: Exchange, path: tuple[str, ...]) -> bool:
+    for agreement in ex.network.network.relays_with(path[0], path[-1]):
+        if agreement.hub == path[1] and not agreement.hub_reads:
+            return True
+    return False
+
+
+def on_item_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> None:
+    """The next hop answered an item this node originated."""
+    sent = ex.store.sent(digest)
+    if sent is None:
+        return
+    outcome = result.get("outcome")
+    if outcome == "received":
+        _accept_receipt(ex, sent, result.get("receipt"))
+    elif outcome == "held":
+        ex.store.finish_share(digest, state="pending",
+                              message=str(result.get("detail", "held for relay")))
+    else:
+        ex.store.finish_share(digest, state="failure", message=f"refused by "
+                              f"{sent['next_hop']}: {result.get('reason', 'no reason given')}")
+
+
+def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> bool:
+    recipient, digest = str(sent["recipient"]), str(sent["envelope_sha256"])
+    try:
+        if not isinstance(receipt, str):
+            raise VerificationError(detail="no receipt")
+        verified = verify_statement(parse_envelope(receipt),
+                                    {recipient: ex.trusted_keys[recipient]}, ReceiptStatement)
+        st = verified.statement
+        if st.envelope_sha256 != digest or not st.log_proof:
+            raise VerificationError(detail="receipt for another envelope or without log proof")
+    except (TisaError, KeyError) as exc:
+        log.warning("%s: receipt for %s did not verify: %s", ex.party, digest,
+                    getattr(exc, "detail", exc))
+        return False
+    log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
+    ex.store.finish_share(digest, state="success", receipt=receipt, message=(
+        f"delivered to {recipient}; signed receipt received_at {st.received_at} "
+        f"with a tlog-proof of its log entry"))
+    return True
+
+
+def on_consent_request(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
+    """A hub asks to relay an item (it is the next hop), or a receiver asks to share it
+    onward (it is the final recipient, asking for someone else)."""
+    digest = str(message["envelope_sha256"])
+    recipient = str(message["recipient"])
+    sent = ex.store.sent(digest)
+    relay = sent is not None and sent["next_hop"] == hub and sent["recipient"] == recipient
+    onward = sent is not None and sent["recipient"] == hub and recipient not in (hub, ex.party)
+    if sent is None or not (relay or onward):
+        raise VerificationError("consent request refused",
+                                detail=f"{hub} asks consent for {digest}, not sent to it")
+    request_id = str(message["request_id"])
+    added = ex.store.add_consent_request(
+        id=request_id, item_id=str(sent["item_id"]), item_version=str(message["item_version"]),
+        envelope_sha256=digest, originator=ex.party, holder=hub,
+        recipient=recipient, requested_us=_us(str(message["requested_at"])),
+        expires_us=_us(str(message["expires_at"])))
+    if added and relay:
+        ex.store.finish_share(digest, state="pending", message=(
+            f"held at {hub}; consent request {request_id} awaits {ex.party}'s answer "
+            f"(tisa consent list)"))
+    return {"outcome": "accepted"}
+
+
+def on_forwarded_receipt(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
+    receipt = message["receipt"]
+    if not isinstance(receipt, str):
+        raise VerificationError("receipt refused", detail="receipt is not envelope text")
+    digest = ReceiptStatement.from_bytes(parse_envelope(receipt).payload).envelope_sha256
+    sent = ex.store.sent(digest)
+    if sent is None or sent["next_hop"] != hub:
+        raise VerificationError("receipt refused", detail=f"{hub} forwards a receipt for "
+                                f"{digest}, which was not relayed through it")
+    if not _accept_receipt(ex, sent, receipt):
+        raise VerificationError("receipt refused", detail="forwarded receipt did not verify")
+    return {"outcome": "accepted"}
+
+
+def on_dropped(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
+    digest = str(message["envelope_sha256"])
+    sent = ex.store.sent(digest)
+    if sent is None or sent["next_hop"] != hub:
+        raise VerificationError("notice refused", detail=f"{hub} drops {digest}, not its own")
+    ex.store.finish_share(digest, state="failure",
+                          message=f"dropped by {hub}: {message.get('reason', 'no reason')}")
+    for request in ex.store.consent_requests():
+        if request["envelope_sha256"] == digest:
+            ex.store.answer_consent(request["id"], state="expired",
+                                    reason=str(message.get("reason", "")), message=None)
+    return {"outcome": "accepted"}
+
+
+def _us(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return int(moment.timestamp() * 1_000_000)

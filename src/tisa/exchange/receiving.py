@@ -1,0 +1,269 @@
+"""What a node does with a verified peer request: one result per message.
+
+Items for this node (direct, relayed, onward) are verified hop by hop, the route is
+re-checked against this node's own agreements (defence in depth), the object is stored
+in ``inbox`` re-marked (Art. 4) beside the originator's exact envelope, a ``received``
+entry goes into the transparency log, and a signed receipt carrying its tlog-proof goes
+back. The same envelope delivered again gets the same receipt and is stored once.
+Anything that fails is refused with its reason logged (and a ``refused`` log entry).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tisa.crypto._encoding import JsonValue
+from tisa.crypto.dsse import parse_envelope
+from tisa.crypto.items import ItemStatement, item_content
+from tisa.crypto.signed import Verified, sign_statement, verify_statement
+from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
+from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
+from tisa.exchange import originating, relaying
+from tisa.exchange.context import Exchange, log, now_text
+from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, DROPPED, ITEM, RECEIPT, Request
+from tisa.exchange.remarking import received_parts
+from tisa.exchange.routing import require_route
+from tisa.ledger.entries import EntryKind, LogEntry, format_time
+from tisa.store.ports import Viewer
+
+Result = dict[str, JsonValue]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arrival:
+    """An item for this node that passed every check, waiting to be stored."""
+
+    index: int
+    item: Verified[ItemStatement]
+    envelope: str
+    relay: str | None
+    consent: str | None
+    stix: dict[str, Any]
+    version_us: int
+
+
+def handle(ex: Exchange, request: Request) -> list[Result]:
+    results: list[Result | None] = [None] * len(request.messages)
+    arrivals: list[Arrival] = []
+    with ex.store.unit():  # one transaction for the batch (items are stored after it)
+        digests = _item_digests(request)
+        ex.store.prefetch_receipts(digests)
+        ex.store.prefetch_held(digests)
+        _handle_messages(ex, request, results, arrivals)
+    for index, result in _store_arrivals(ex, request.sender, arrivals):
+        results[index] = result
+    return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
+            for r in results]
+
+
+def _item_digests(request: Request) -> list[str]:
+    digests = []
+    for message in request.messages:
+        if message.get("kind") == ITEM and isinstance(text := message.get("item"), str):
+            with contextlib.suppress(InvalidInput):  # refused later, with its reason
+                digests.append(parse_envelope(text).digest())
+    return digests
+
+
+def _handle_messages(ex: Exchange, request: Request, results: list[Result | None],
+                     arrivals: list[Arrival]) -> None:
+    for i, message in enumerate(request.messages):
+        try:
+            kind = message["kind"]
+            if kind == ITEM:
+                outcome = _item(ex, request.sender, i, message)
+                if isinstance(outcome, Arrival):
+                    arrivals.append(outcome)
+                    continue
+                results[i] = outcome
+            elif kind == CONSENT_REQUEST:
+                results[i] = originating.on_consent_request(ex, request.sender, message)
+            elif kind == CONSENT:
+                results[i] = relaying.on_consent(ex, request.sender, message)
+            elif kind == RECEIPT:
+                results[i] = originating.on_forwarded_receipt(ex, request.sender, message)
+            elif kind == DROPPED:
+                results[i] = originating.on_dropped(ex, request.sender, message)
+        except VerificationError as exc:
+            results[i] = refuse(ex, request.sender, message, str(exc), exc.detail)
+        except (InvalidInput, Denied, KeyError) as exc:
+            text = exc.diagnostics() if isinstance(exc, TisaError) else f"missing {exc}"
+            results[i] = refuse(ex, request.sender, message, text, text)
+
+
+def refuse(ex: Exchange, sender: str, message: dict[str, JsonValue], reason: str,
+           detail: str) -> Result:
+    log.warning("%s refused a %s message from %s: %s", ex.party, message.get("kind"), sender,
+                detail)
+    item_id, originator = "unknown", sender
+    try:
+        if isinstance(text := message.get("item"), str):
+            header = ItemStatement.from_bytes(parse_envelope(text).payload)
+            item_id, originator = header.item_id, header.originator
+    except (InvalidInput, TisaError):
+        pass
+    ex.record(EntryKind.REFUSED, item_id=item_id, version_us=0, from_party=sender,
+              to_party=ex.party, originator=originator, reason=detail or reason)
+    return {"outcome": "refused", "reason": reason}
+
+
+def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue]
+          ) -> Result | Arrival:
+    text = message["item"]
+    if not isinstance(text, str):
+        raise InvalidInput("item must be DSSE envelope text")
+    verified = verify_statement(parse_envelope(text), ex.trusted_keys, ItemStatement)
+    item = verified.statement
+    me = ex.party
+    if me in item.path[1:-1]:
+        return relaying.on_item_to_relay(ex, sender, verified, text)
+    relay = message.get("relay")
+    consent = message.get("consent")
+    if item.recipient == me:
+        receipt = ex.store.receipt_for(verified.envelope_sha256)
+        if receipt is not None:
+            return {"outcome": "received", "receipt": receipt}
+        if item.path == (item.originator, me) and sender == item.originator:
+            require_route(ex, item, holder=None, path=item.path)
+        elif len(item.path) == 3 and item.path[1] == sender:
+            _check_relayed(ex, sender, verified, relay, consent)
+            require_route(ex, item, holder=None, path=item.path)
+        else:
+            raise VerificationError("item refused", detail=f"{item.item_id}: path "
+                                    f"{item.path} does not fit a delivery by {sender}")
+        content = item_content(item, ex.seal_key)
+    elif item.recipient == sender and sender != item.originator:
+        receipt = ex.store.receipt_for(verified.envelope_sha256)
+        if receipt is not None:
+            return {"outcome": "received", "receipt": receipt}
+        _check_onward(ex, sender, verified, consent)
+        require_route(ex, item, holder=sender, path=(sender, me))
+        if item.sealed is not None:
+            raise Denied(f"{item.item_id} is sealed to {item.recipient}; it cannot go onward")
+        content = item_content(item)
+    else:
+        raise VerificationError("item refused", detail=f"{item.item_id} names recipient "
+                                f"{item.recipient}, not {me} (sent by {sender})")
+    stix = content.get("stix")
+    if not isinstance(stix, str):
+        raise InvalidInput("item content must carry the STIX object as text ('stix')")
+    data = json.loads(stix)
+    if not isinstance(data, dict) or data.get("id") != item.item_id:
+        raise VerificationError("item refused", detail="content id is not the signed item_id")
+    parts = received_parts(ex.network.network, me, item, data)
+    return Arrival(index=index, item=verified, envelope=text,
+                   relay=relay if isinstance(relay, str) else None,
+                   consent=consent if isinstance(consent, str) else None,
+                   stix=data, version_us=parts[-1].version_us)
+
+
+def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
+                   relay_text: JsonValue | None, consent_text: JsonValue | None) -> None:
+    st = item.statement
+    if not isinstance(relay_text, str):
+        raise VerificationError("item refused", detail="relayed item without relay statement")
+    relay = verify_statement(parse_envelope(relay_text), {hub: ex.trusted_keys[hub]},
+                             RelayStatement).statement
+    if (relay.hub, relay.originator, relay.recipient, relay.envelope_sha256, relay.item_id) != (
+        hub, st.originator, ex.party, item.envelope_sha256, st.item_id
+    ):
+        raise VerificationError("item refused", detail="relay statement does not match item")
+    if relay.consent_sha256 is None:
+        if ex.party not in (st.consent_to or ()):
+            raise VerificationError("item refused", detail="relayed without any consent")
+        return
+    if not isinstance(consent_text, str):
+        raise VerificationError("item refused", detail="relay names a consent not carried")
+    consent = verify_statement(parse_envelope(consent_text),
+                               {st.originator: ex.trusted_keys[st.originator]},
+                               ConsentStatement)
+    c = consent.statement
+    if not (c.approved and consent.envelope_sha256 == relay.consent_sha256
+            and (c.holder, c.recipient, c.envelope_sha256) == (hub, ex.party,
+                                                              item.envelope_sha256)):
+        raise VerificationError("item refused", detail="consent does not approve this relay")
+
+
+def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
+                  consent_text: JsonValue | None) -> None:
+    """Third-party rule: the originator's consent names this holder, this node and this
+    exact envelope — or its own ``consent_to`` names this node."""
+    st = item.statement
+    if consent_text is None:
+        if ex.party not in (st.consent_to or ()):
+            raise VerificationError("item refused", detail=f"{holder} passes on "
+                                    f"{st.item_id} of {st.originator} without its consent")
+        return
+    if not isinstance(consent_text, str):
+        raise VerificationError("item refused", detail="consent is not envelope text")
+    c = verify_statement(parse_envelope(consent_text),
+                         {st.originator: ex.trusted_keys[st.originator]},
+                         ConsentStatement).statement
+    if not (c.approved and (c.holder, c.recipient, c.envelope_sha256) == (
+            holder, ex.party, item.envelope_sha256)):
+        raise VerificationError("item refused", detail="consent does not approve this "
+                                "onward share")
+
+
+def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
+                    ) -> list[tuple[int, Result]]:
+    if not arrivals:
+        return []
+    me = ex.party
+    parts = [p for a in arrivals
+             for p in received_parts(ex.network.network, me, a.item.statement, a.stix)]
+    record = ex.taxii.store.ingest(collection_id=ex.taxii.by_title("inbox").id,
+                                   owner=f"party:{sender}", parts=parts,
+                                   status_id=_status_id(), viewer=Viewer.system())
+    out: list[tuple[int, Result]] = []
+    stored: list[Arrival] = []
+    for n, arrival in enumerate(arrivals):
+        entry = record.entries[2 * n + 1]
+        if entry.state == "failure":
+            out.append((arrival.index, refuse(ex, sender, {"kind": ITEM, "item": arrival.envelope},
+                                              "a different object with this version is "
+                                              "already stored", entry.message)))
+        else:
+            stored.append(arrival)
+    if not stored:
+        return out
+    at = format_time(datetime.now(UTC))
+    indexes = ex.events.record([LogEntry(
+        kind=EntryKind.RECEIVED, at=at, item_id=a.item.statement.item_id,
+        item_version=a.version_us, from_party=sender, to_party=me,
+        originator=a.item.statement.originator, envelope_sha256=a.item.envelope_sha256,
+    ) for a in stored])
+    receipts: dict[str, str] = {}
+    rows = []
+    for arrival, index in zip(stored, indexes, strict=True):
+        st = arrival.item.statement
+        receipts[arrival.item.envelope_sha256] = sign_statement(ReceiptStatement(
+            receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
+            item_version=st.item_version, received_at=now_text(),
+            log_proof=ex.events.receipt_proof(index).decode("utf-8"),
+        ), ex.signing_key).to_json().decode("utf-8")
+        rows.append({"envelope_sha256": arrival.item.envelope_sha256,
+                     "envelope": arrival.envelope, "relay": arrival.relay,
+                     "consent": arrival.consent, "sender": sender,
+                     "originator": st.originator, "item_id": st.item_id,
+                     "version_us": arrival.version_us,
+                     "receipt": receipts[arrival.item.envelope_sha256]})
+    for digest in ex.store.record_received_many(rows):  # recorded first by a duplicate
+        receipts[digest] = ex.store.receipt_for(digest) or receipts[digest]
+    for arrival in stored:
+        st = arrival.item.statement
+        log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
+                 st.originator)
+        out.append((arrival.index, {"outcome": "received",
+                                    "receipt": receipts[arrival.item.envelope_sha256]}))
+    return out
+
+
+def _status_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

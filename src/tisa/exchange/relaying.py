@@ -1,0 +1,211 @@
+"""The hub's part: hold an item, ask the originator for consent (unless it was given up
+front in ``consent_to``), forward the originator's exact envelope with a signed relay
+statement once consent is there — re-deciding the route on the day it forwards — pass
+the final recipient's receipt back, and drop what is denied, expired or no longer allowed.
+
+Held states: ``awaiting`` (consent) -> ``forward`` -> ``forwarded`` -> ``delivered``;
+or ``dropped``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from tisa.crypto._encoding import JsonValue
+from tisa.crypto.dsse import parse_envelope
+from tisa.crypto.items import ItemStatement
+from tisa.crypto.signed import Verified, sign_statement, verify_statement
+from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
+from tisa.errors import Denied, TisaError, VerificationError
+from tisa.exchange.context import Exchange, log
+from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
+from tisa.exchange.routing import hub_route, require_route
+from tisa.ledger.entries import EntryKind
+from tisa.store.sql import now_us
+
+Result = dict[str, JsonValue]
+Message = tuple[str, str, str, str]
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement],
+                     text: str) -> Result:
+    item = verified.statement
+    digest = verified.envelope_sha256
+    if sender != item.originator:
+        raise VerificationError("item refused", detail=f"{sender} is not the originator of "
+                                f"{item.item_id}; a hub takes items from originators only")
+    if ex.store.held(digest) is not None:
+        return {"outcome": "held", "detail": f"held at {ex.party}"}
+    hub_route(ex, item)
+    if item.recipient not in ex.peers:
+        raise Denied(f"{item.recipient} has no endpoint and key in {ex.party}'s network file")
+    now = now_us()
+    expires = now + ex.settings.consent_ttl_seconds * 1_000_000
+    messages: list[Message] = []
+    if item.recipient in (item.consent_to or ()):
+        state, request_id = "forward", None
+        detail = f"held at {ex.party}; forwarding to {item.recipient} on prior consent"
+    else:
+        state, request_id = "awaiting", str(uuid.uuid4())
+        body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
+                "item_id": item.item_id, "item_version": item.item_version,
+                "recipient": item.recipient, "requested_at": _iso(now),
+                "expires_at": _iso(expires)}
+        messages.append((item.originator, CONSENT_REQUEST, json.dumps(body), request_id))
+        detail = (f"held at {ex.party}; consent request {request_id} awaits "
+                  f"{item.originator}'s answer")
+    ex.store.hold(envelope_sha256=digest, envelope=text, originator=item.originator,
+                  recipient=item.recipient, item_id=item.item_id,
+                  item_version=item.item_version, state=state, request_id=request_id,
+                  consent=None, expires_us=expires, messages=messages)
+    version = 0
+    ex.record(EntryKind.RECEIVED, item_id=item.item_id, version_us=version, from_party=sender,
+              to_party=ex.party, originator=item.originator, envelope_sha256=digest)
+    if request_id is not None:
+        ex.record(EntryKind.CONSENT_REQUESTED, item_id=item.item_id, version_us=version,
+                  from_party=ex.party, to_party=item.originator, originator=item.originator,
+                  envelope_sha256=digest)
+    log.info("%s holds %s for %s: %s", ex.party, item.item_id, item.recipient, detail)
+    return {"outcome": "held", "detail": detail}
+
+
+def on_consent(ex: Exchange, sender: str, message: dict[str, JsonValue]) -> Result:
+    text = message["consent"]
+    if not isinstance(text, str):
+        raise VerificationError("consent refused", detail="consent is not envelope text")
+    verified = verify_statement(parse_envelope(text), {sender: ex.trusted_keys[sender]},
+                                ConsentStatement)
+    consent = verified.statement
+    held = ex.store.held_by_request(consent.request_id)
+    if held is None or (held["envelope_sha256"], held["originator"], held["recipient"]) != (
+        consent.envelope_sha256, consent.originator, consent.recipient
+    ) or consent.holder != ex.party:
+        raise VerificationError("consent refused", detail=f"consent {consent.request_id} "
+                                "matches no item held here")
+    digest = consent.envelope_sha256
+    if consent.approved:
+        if ex.store.update_held(digest, expect=["awaiting"], state="forward", consent=text):
+            log.info("%s: %s's signed consent verified for %s", ex.party, sender,
+                     consent.item_id)
+            ex.record(EntryKind.CONSENT_GRANTED, item_id=consent.item_id, version_us=0,
+                      from_party=sender, to_party=ex.party, originator=consent.originator,
+                      envelope_sha256=digest)
+        return {"outcome": "accepted"}
+    reason = f"{sender} denied consent" + (f": {consent.reason}" if consent.reason else "")
+    if ex.store.update_held(digest, expect=["awaiting"], state="dropped"):
+        ex.store.finish_share(digest, state="failure", message=reason)  # onward shares
+        ex.record(EntryKind.CONSENT_DENIED, item_id=consent.item_id, version_us=0,
+                  from_party=sender, to_party=ex.party, originator=consent.originator,
+                  envelope_sha256=digest, reason=reason)
+    return {"outcome": "accepted"}
+
+
+def tick(ex: Exchange) -> int:
+    """Expire unanswered consent requests; forward what may go. Work done."""
+    done = 0
+    now = now_us()
+    with ex.store.unit():
+        for held in ex.store.held_in_state("awaiting", expires_before_us=now):
+            done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
+                          EntryKind.CONSENT_EXPIRED)
+        for held in ex.store.held_in_state("forward"):
+            done += _forward(ex, held)
+    return done
+
+
+def _forward(ex: Exchange, held: dict[str, object]) -> int:
+    text = str(held["envelope"])
+    try:
+        envelope = parse_envelope(text)
+        item = ItemStatement.from_bytes(envelope.payload)
+        if item.recipient == ex.party:  # onward sharing by this node, not a relay
+            return _forward_onward(ex, held, item, text)
+        decision = hub_route(ex, item)  # the hub decides again, on the day it forwards
+    except TisaError as exc:
+        return _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
+    consent = held["consent"]
+    consent_digest = None if consent is None else parse_envelope(str(consent)).digest()
+    relay = RelayStatement(
+        hub=ex.party, originator=item.originator, recipient=item.recipient,
+        envelope_sha256=envelope.digest(), item_id=item.item_id,
+        item_version=item.item_version, agreement_id=decision.agreements[0],
+        relayed_on=ex.today().isoformat(), consent_sha256=consent_digest)
+    body: dict[str, JsonValue] = {
+        "kind": ITEM, "item": text,
+        "relay": sign_statement(relay, ex.signing_key).to_json().decode("utf-8")}
+    if consent is not None:
+        body["consent"] = str(consent)
+    key = str(held["envelope_sha256"])
+    if ex.store.update_held(key, expect=["forward"], state="forwarded",
+                            messages=[(item.recipient, ITEM, json.dumps(body), key)]):
+        ex.record(EntryKind.RELAYED, item_id=item.item_id, version_us=0, from_party=ex.party,
+                  to_party=item.recipient, originator=item.originator,
+                  envelope_sha256=envelope.digest())
+        log.info("%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
+                 ex.party, item.item_id, item.recipient, decision.agreements[0], ex.today(),
+                 item.originator, " + consent" if consent is not None else ", prior consent")
+        return 1
+    return 0
+
+
+def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
+                    text: str) -> int:
+    recipient, key = str(held["recipient"]), str(held["envelope_sha256"])
+    require_route(ex, item, holder=ex.party, path=(ex.party, recipient))
+    body: dict[str, JsonValue] = {"kind": ITEM, "item": text}
+    if held["consent"] is not None:
+        body["consent"] = str(held["consent"])
+    if ex.store.update_held(key, expect=["forward"], state="forwarded",
+                            messages=[(recipient, ITEM, json.dumps(body), key)]):
+        ex.record(EntryKind.SENT, item_id=item.item_id, version_us=0, from_party=ex.party,
+                  to_party=recipient, originator=item.originator, envelope_sha256=key)
+        return 1
+    return 0
+
+
+def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
+          kind: EntryKind) -> int:
+    digest, originator = str(held["envelope_sha256"]), str(held["originator"])
+    body = json.dumps({"kind": DROPPED, "envelope_sha256": digest, "reason": reason})
+    if not ex.store.update_held(digest, expect=expect, state="dropped",
+                                messages=[(originator, DROPPED, body, digest)]):
+        return 0
+    ex.store.finish_share(digest, state="failure", message=f"not shared: {reason}")
+    ex.record(kind, item_id=str(held["item_id"]), version_us=0, from_party=ex.party,
+              to_party=str(held["recipient"]), originator=originator, envelope_sha256=digest,
+              reason=reason)
+    log.warning("%s dropped %s: %s", ex.party, held["item_id"], reason)
+    return 1
+
+
+def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> None:
+    """The final recipient answered the hub's forward: pass the receipt back, or drop."""
+    held = ex.store.held(digest)
+    if held is None:
+        return
+    recipient, originator = str(held["recipient"]), str(held["originator"])
+    receipt = result.get("receipt")
+    if result.get("outcome") == "received" and isinstance(receipt, str):
+        try:
+            verified = verify_statement(parse_envelope(receipt),
+                                        {recipient: ex.trusted_keys[recipient]},
+                                        ReceiptStatement)
+            if verified.statement.envelope_sha256 != digest:
+                raise VerificationError(detail="receipt names another envelope")
+        except (VerificationError, TisaError) as exc:
+            log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest, exc)
+            return
+        log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
+                 originator)
+        body = json.dumps({"kind": RECEIPT, "receipt": receipt})
+        ex.store.update_held(digest, expect=["forwarded"], state="delivered",
+                             messages=[(originator, RECEIPT, body, digest)])
+        return
+    reason = f"{recipient} refused it: {result.get('reason', 'no reason given')}"
+    _drop(ex, held, ["forwarded"], reason, EntryKind.REFUSED)

@@ -1,0 +1,66 @@
+"""GSOMIA Art. 4 on receipt: the received object is marked with the receiving party's
+native level name and the originator, through a tisa marking-definition of the receiver's
+own that the stored object references (instead of the originator's item marking)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Final
+
+from tisa.api.stix_input import read_object
+from tisa.crypto.items import ItemStatement
+from tisa.model.item_marking import TISA_MARKING_EXTENSION, _is_known_tlp
+from tisa.model.levels import REFERENCE_LEVELS
+from tisa.model.network import Network
+from tisa.store.ports import NewObject
+
+_NAMESPACE: Final = uuid.UUID("3c1f6b0e-7d25-4a8e-9f3b-2a6c4d8e1b57")
+_CREATED: Final = "2026-11-01T00:00:00.000Z"
+
+
+def remarking_definition(network: Network, receiver: str, item: ItemStatement
+                         ) -> dict[str, Any]:
+    party = network.party(receiver)
+    native = (party.native_level(item.level) if party else None) or item.level
+    extension: dict[str, Any] = {
+        "extension_type": "property-extension",
+        "level": native,
+        "originator": item.originator,
+        "topics": list(item.topics),
+    }
+    if item.rel_to is not None:
+        extension["releasable_to"] = list(item.rel_to)
+    if item.consent_to is not None:
+        extension["consent_to"] = list(item.consent_to)
+    key = json.dumps([receiver, extension], sort_keys=True, ensure_ascii=False)
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid5(_NAMESPACE, key)}",
+        "created": _CREATED,
+        "name": f"{native} (originator {item.originator}; marked by {receiver} on receipt)",
+        "extensions": {TISA_MARKING_EXTENSION: extension},
+    }
+
+
+def received_parts(network: Network, receiver: str, item: ItemStatement,
+                   stix: dict[str, Any]) -> list[NewObject]:
+    """The object re-marked, and the marking-definition it now references."""
+    definition = remarking_definition(network, receiver, item)
+    remarked = dict(stix)
+    kept = [r for r in stix.get("object_marking_refs", []) if _is_known_tlp(r)]
+    remarked["object_marking_refs"] = [definition["id"], *kept]
+    rank = REFERENCE_LEVELS.index(item.level)
+    parts = []
+    # The definition names the item's level and topics: it is as classified as the item.
+    for i, (data, level_rank, topics) in enumerate(
+        ((definition, rank, frozenset(item.topics)), (remarked, rank, frozenset(item.topics)))
+    ):
+        posted = read_object(i, data)
+        parts.append(NewObject(
+            object_id=posted.object_id, type=posted.type, spec_version=posted.spec_version,
+            version=posted.version, version_us=posted.version_us, level_rank=level_rank,
+            topics=topics, body=posted.body, digest=posted.digest,
+        ))
+    return parts

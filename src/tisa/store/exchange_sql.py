@@ -1,0 +1,321 @@
+"""SQL for the exchange layer: what was sent, peer messages to send, what was received,
+what a hub holds, consent requests, and the replay guard. Same engine as ``SqlStore``.
+
+``unit()`` runs a batch of calls in one transaction (one commit per request or reply).
+The TAXII outbox drain and share outcomes are in ``exchange_outbox``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from tisa.store.exchange_outbox import (
+    NotSent,
+    OutboxItem,
+    SentDraft,
+    drain_outbox,
+    enqueue_message,
+    finish_shares,
+)
+from tisa.store.exchange_tables import (
+    consent_requests,
+    exchange_held,
+    exchange_messages,
+    exchange_received,
+    exchange_seen,
+    exchange_sent,
+)
+from tisa.store.sql import now_us
+
+_INSERT_NEW: dict[tuple[str, str], Any] = {}
+
+__all__ = ["ExchangeStore", "NotSent", "OutboxItem", "Row", "SentDraft"]
+
+Row = dict[str, Any]
+
+
+class ExchangeStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Run the calls inside in one transaction (one commit for a whole batch). Only
+        this store's tables: never write through another store inside a unit (SQLite has
+        one writer)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            self._local.conn = conn
+            self._local.finishes = []
+            try:
+                yield
+                finish_shares(conn, self._local.finishes)
+            finally:
+                self._local.conn = None
+                self._local.finishes = []
+                self._local.sent = None
+                self._local.receipts = None
+                self._local.held = None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        shared = getattr(self._local, "conn", None)
+        if shared is not None:
+            yield shared
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        shared = getattr(self._local, "conn", None)
+        if shared is not None:
+            yield shared
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    def _insert_new(self, conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+        """Insert unless the key exists (no error, so a shared transaction survives)."""
+        key = (conn.dialect.name, table.name)
+        stmt = _INSERT_NEW.get(key)
+        if stmt is None:  # built once: the values travel as parameters (cached compile)
+            dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+            stmt = _INSERT_NEW[key] = dialect(table).on_conflict_do_nothing()
+        return bool(conn.execute(stmt, values).rowcount)
+
+    # -- the TAXII outbox, turned into signed peer messages ------------------------------
+
+    def drain_outbox(
+        self, limit: int, build: Callable[[OutboxItem], SentDraft | NotSent]
+    ) -> int:
+        """Turn up to ``limit`` pending shares into signed, queued peer messages."""
+        return drain_outbox(self.engine, limit, build)
+
+    def prefetch_sent(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read these ``sent`` rows in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(digests)
+        with self._connect() as conn:
+            for row in conn.execute(select(exchange_sent).where(
+                    exchange_sent.c.envelope_sha256.in_(sorted(cache)))).mappings():
+                cache[row["envelope_sha256"]] = dict(row)
+        self._local.sent = cache
+
+    def prefetch_receipts(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read the receipts given for these envelopes in one query."""
+        cache: dict[str, str | None] = dict.fromkeys(digests)
+        r = exchange_received
+        with self._connect() as conn:
+            for digest, receipt in conn.execute(select(r.c.envelope_sha256, r.c.receipt).where(
+                    r.c.envelope_sha256.in_(sorted(cache)))):
+                cache[digest] = receipt
+        self._local.receipts = cache
+
+    def sent(self, envelope_sha256: str) -> Row | None:
+        cache = getattr(self._local, "sent", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
+        return self._one(select(exchange_sent).where(
+            exchange_sent.c.envelope_sha256 == envelope_sha256))
+
+    def finish_share(self, envelope_sha256: str, *, state: str, message: str,
+                     receipt: str | None = None) -> None:
+        """Record the outcome of a share (inside a ``unit``: at its end, with the others).
+
+        Once a share is final it stays so: the guard is in the UPDATE itself, so a late
+        "held" never overwrites a receipt that committed meanwhile (another thread, or
+        another process on PostgreSQL)."""
+        finish = (envelope_sha256, state, message, receipt)
+        if getattr(self._local, "conn", None) is not None:
+            self._local.finishes.append(finish)
+            return
+        with self.engine.begin() as conn:
+            finish_shares(conn, [finish])
+
+    # -- peer messages ------------------------------------------------------------------
+
+    def enqueue(self, peer: str, kind: str, body: str, ref: str) -> None:
+        with self._begin() as conn:
+            enqueue_message(conn, peer, kind, body, ref)
+
+    def due_messages(self, limit: int) -> list[Row]:
+        m = exchange_messages
+        with self._connect() as conn:
+            return [dict(r) for r in conn.execute(
+                select(m).where(m.c.state == "pending", m.c.next_attempt_us <= now_us())
+                .order_by(m.c.id).limit(limit)).mappings()]
+
+    def messages_done(self, ids: Sequence[int]) -> None:
+        with self._begin() as conn:
+            conn.execute(update(exchange_messages).where(
+                exchange_messages.c.id.in_(list(ids))).values(state="done"))
+
+    def message_retry(self, ids: Sequence[int], *, error: str, delay_us: Callable[[int], int]
+                      ) -> None:
+        m = exchange_messages
+        with self._begin() as conn:
+            for row in conn.execute(select(m.c.id, m.c.attempts).where(
+                    m.c.id.in_(list(ids)))).all():
+                attempts = int(row[1]) + 1
+                conn.execute(update(m).where(m.c.id == row[0]).values(
+                    attempts=attempts, last_error=error[:1000],
+                    next_attempt_us=now_us() + delay_us(attempts)))
+
+    def pending_messages(self) -> int:
+        m = exchange_messages
+        with self._connect() as conn:
+            return len(conn.execute(select(m.c.id).where(m.c.state == "pending")).all())
+
+    # -- received (final recipient) -----------------------------------------------------
+
+    def receipt_for(self, envelope_sha256: str) -> str | None:
+        cache = getattr(self._local, "receipts", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
+        row = self._one(select(exchange_received.c.receipt).where(
+            exchange_received.c.envelope_sha256 == envelope_sha256))
+        return None if row is None else str(row["receipt"])
+
+    def received_envelope(self, item_id: str, version_us: int) -> Row | None:
+        """The originator's envelope of an object version this node received."""
+        r = exchange_received
+        return self._one(select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
+                         .order_by(r.c.received_us).limit(1))
+
+    def record_received_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Record received items in one statement; the digests that a concurrent
+        duplicate delivery recorded first (their receipts stand)."""
+        now = now_us()
+        values = [{**row, "received_us": now} for row in rows]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(exchange_received), values)
+            return set()
+        except SqlIntegrityError:
+            with self.engine.begin() as conn:
+                return {v["envelope_sha256"] for v in values
+                        if not self._insert_new(conn, exchange_received, v)}
+
+    def record_received(self, **values: Any) -> bool:
+        """False if a concurrent duplicate delivery recorded it first (its receipt stands)."""
+        with self._begin() as conn:
+            return self._insert_new(conn, exchange_received,
+                                    {**values, "received_us": now_us()})
+
+    # -- held (hub) ---------------------------------------------------------------------
+
+    def prefetch_held(self, digests: Sequence[str]) -> None:
+        """Inside a unit: read these held items in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(digests)
+        with self._connect() as conn:
+            for row in conn.execute(select(exchange_held).where(
+                    exchange_held.c.envelope_sha256.in_(sorted(cache)))).mappings():
+                cache[row["envelope_sha256"]] = dict(row)
+        self._local.held = cache
+
+    def held(self, envelope_sha256: str) -> Row | None:
+        cache = getattr(self._local, "held", None)
+        if cache is not None and envelope_sha256 in cache:
+            return cache[envelope_sha256]  # type: ignore[no-any-return]
+        return self._one(select(exchange_held).where(
+            exchange_held.c.envelope_sha256 == envelope_sha256))
+
+    def held_by_request(self, request_id: str) -> Row | None:
+        return self._one(select(exchange_held).where(exchange_held.c.request_id == request_id))
+
+    def hold(self, *, messages: Sequence[tuple[str, str, str, str]], **values: Any) -> bool:
+        """Hold an item and queue messages (peer, kind, body, ref) with it; False if held."""
+        with self._begin() as conn:
+            if not self._insert_new(conn, exchange_held, {**values, "held_us": now_us()}):
+                return False
+            for peer, kind, body, ref in messages:
+                enqueue_message(conn, peer, kind, body, ref)
+        return True
+
+    def held_in_state(self, state: str, limit: int = 500, *,
+                      expires_before_us: int | None = None) -> list[Row]:
+        h = exchange_held
+        stmt = select(h).where(h.c.state == state).order_by(h.c.held_us).limit(limit)
+        if expires_before_us is not None:
+            stmt = stmt.where(h.c.expires_us <= expires_before_us)
+        with self._connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def update_held(self, envelope_sha256: str, *, expect: Sequence[str],
+                    messages: Sequence[tuple[str, str, str, str]] = (), **values: Any) -> bool:
+        """Move a held item on (only from a state in ``expect``) and queue messages with it."""
+        h = exchange_held
+        with self._begin() as conn:
+            # Values as parameters, not in the statement: a held row carries a whole
+            # envelope, and statements with large inline values compile slowly.
+            stmt = update(h).where(
+                h.c.envelope_sha256 == bindparam("key"), h.c.state.in_(list(expect))
+            ).values({name: bindparam(f"v_{name}") for name in values})
+            params = {"key": envelope_sha256, **{f"v_{k}": v for k, v in values.items()}}
+            changed = conn.execute(stmt, params).rowcount
+            if not changed:
+                return False
+            for peer, kind, body, ref in messages:
+                enqueue_message(conn, peer, kind, body, ref)
+        return True
+
+    # -- consent requests (originator) --------------------------------------------------
+
+    def add_consent_request(self, **values: Any) -> bool:
+        with self._begin() as conn:
+            return self._insert_new(conn, consent_requests,
+                                    {**values, "state": "open", "reason": ""})
+
+    def consent_requests(self, *, state: str | None = "open") -> list[Row]:
+        c = consent_requests
+        stmt = select(c).order_by(c.c.requested_us, c.c.id)
+        if state is not None:
+            stmt = stmt.where(c.c.state == state)
+        with self._connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def consent_request(self, request_id: str) -> Row | None:
+        return self._one(select(consent_requests).where(consent_requests.c.id == request_id))
+
+    def answer_consent(self, request_id: str, *, state: str, reason: str,
+                       message: tuple[str, str, str, str] | None) -> bool:
+        c = consent_requests
+        with self._begin() as conn:
+            changed = conn.execute(update(c).where(c.c.id == request_id, c.c.state == "open")
+                                   .values(state=state, reason=reason)).rowcount
+            if changed and message is not None:
+                enqueue_message(conn, *message)
+        return bool(changed)
+
+    # -- replay guard -------------------------------------------------------------------
+
+    def first_sight(self, digest: str, *, forget_before_us: int) -> bool:
+        """Remember a request digest; False if it was seen before (a replay)."""
+        with self._begin() as conn:
+            conn.execute(delete(exchange_seen).where(exchange_seen.c.seen_us < forget_before_us))
+            return self._insert_new(conn, exchange_seen, {"digest": digest, "seen_us": now_us()})
+
+    def _one(self, stmt: Any) -> Row | None:
+        with self._connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return None if row is None else dict(row)

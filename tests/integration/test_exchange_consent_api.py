@@ -1,0 +1,68 @@
+"""The consent desk over the node's HTTP API (admin users), and idempotent re-delivery:
+the same envelope delivered twice is stored once and answered with the same receipt."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from conftest import auth
+from exchange_cluster import Cluster, endpoint
+from sqlalchemy import func, select
+from stix_samples import indicator, tisa_marking
+
+from tisa.crypto.batches import BatchReplyStatement
+from tisa.crypto.dsse import parse_envelope
+from tisa.exchange.protocol import sign_request
+from tisa.store.exchange_tables import exchange_received, exchange_sent
+
+KOR = endpoint("KOR") + "/exchange/v1/consent/"
+
+
+def test_consent_over_http_for_admins_only(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, as_of={k: date(2015, 6, 1) for k in ("KOR", "USA", "JPN")})
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        assert (await c.client.get(KOR)).status_code == 401
+        assert (await c.client.get(KOR, auth=auth("analyst"))).status_code == 403
+        r = await c.client.get(KOR, auth=auth("admin"))
+        assert r.status_code == 200
+        [request] = r.json()["requests"]
+        assert set(request) == {"id", "item", "originator", "holder", "recipient",
+                                "requested_at", "expires_at"}
+        assert (await c.client.post(KOR + "nope/approve", auth=auth("admin"))).status_code == 404
+        r = await c.client.post(f"{KOR}{request['id']}/approve", auth=auth("admin"))
+        assert r.status_code == 200 and r.json()["decision"] == "approve"
+        again = await c.client.post(f"{KOR}{request['id']}/deny", auth=auth("admin"),
+                                    json={"reason": "changed my mind"})
+        assert again.status_code == 409
+        await c.settle()
+        done = await c.status("KOR", status["id"])
+        assert done["success_count"] == 2, done
+    c.run(go())
+
+
+def test_same_envelope_twice_is_stored_once_with_the_same_receipt(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, ("KOR", "JPN"))
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        with c["KOR"].exchange.store.engine.connect() as conn:
+            sent = conn.execute(select(exchange_sent)).mappings().one()
+        body, _ = sign_request(c["KOR"].exchange, "JPN",
+                               [{"kind": "item", "item": sent["envelope"]}])
+        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body)
+        result = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results[0]
+        assert result == {"outcome": "received", "receipt": sent["receipt"]}
+        assert [o["id"] for o in await c.inbox("JPN")].count(item["id"]) == 1
+        with c["JPN"].exchange.store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(exchange_received)
+                                ).scalar_one() == 1
+    c.run(go())
