@@ -79,6 +79,8 @@ SIGNING_KEY_FILE = "signing-key.pem"
 SECRET_FILE = "node-secret"  # noqa: S105 (a file name)
 #: the latest checkpoint the node's log signed, kept outside the database (rollback check)
 LOG_HIGH_WATER_FILE = "log-checkpoint"
+#: the transparency log's SQLite file, beside the node's own database
+LOG_DATABASE_FILE = "log.db"
 SEAL_KEY_FILE = "seal-key.pem"
 DEFAULT_CONSENT_TTL_SECONDS = 7 * 24 * 3600
 
@@ -102,6 +104,15 @@ class NodeSettings:
     consent_ttl_seconds: int = DEFAULT_CONSENT_TTL_SECONDS
     #: ``tisa serve --as-of``: decide routes as if on this day (None: today, UTC)
     as_of: date | None = None
+
+    @property
+    def log_database_url(self) -> str:
+        """Where the transparency log lives: the node's database on PostgreSQL; on SQLite a
+        file of its own (``log.db``). SQLite has one writer per file, and the exchange
+        records log entries inside its own batch transactions: one file would deadlock."""
+        if self.database_url.startswith("sqlite"):
+            return sqlite_url(self.home / LOG_DATABASE_FILE)
+        return self.database_url
 
 
 @dataclass(frozen=True, kw_only=True)

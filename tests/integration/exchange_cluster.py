@@ -109,9 +109,10 @@ class Cluster:
         result: dict[str, Any] = r.json()
         return result
 
-    async def status(self, code: str, status_id: str) -> dict[str, Any]:
+    async def status(self, code: str, status_id: str, user: str = "analyst") -> dict[str, Any]:
+        # The poster's own view: a status shows its owner every entry (others see less).
         r = await self.client.get(f"{endpoint(code)}/api/status/{status_id}/",
-                                  auth=auth("admin"), headers={"Accept": TAXII})
+                                  auth=auth(user), headers={"Accept": TAXII})
         assert r.status_code == 200, r.text
         result: dict[str, Any] = r.json()
         return result

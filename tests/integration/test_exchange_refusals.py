@@ -23,8 +23,8 @@ from tisa.crypto.statements import sha256_hex
 from tisa.exchange.context import now_text
 from tisa.exchange.protocol import sign_request
 from tisa.ledger.entries import parse_entry
-from tisa.ledger.event_log import MemoryEventLog
 from tisa.store.exchange_tables import exchange_held
+from tisa.store.sql_event_log import SqlEventLog
 
 URL = endpoint("JPN") + "/exchange/v1/messages"
 
@@ -42,8 +42,9 @@ def item_message(c: Cluster, *, recipient: str = "JPN", path: tuple[str, ...] = 
 
 def refused_entries(c: Cluster, code: str) -> list[str]:
     log = c[code].exchange.events
-    assert isinstance(log, MemoryEventLog)
-    return [e.reason or "" for e in map(parse_entry, log.entries()) if e.kind == "refused"]
+    assert isinstance(log, SqlEventLog)  # the node's durable log, as tisa serve wires it
+    entries = [parse_entry(data) for _, data in log.reader.entries()]
+    return [e.reason or "" for e in entries if e.kind == "refused"]
 
 
 def test_malformed_request_is_400_with_an_error_body(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fill(home, 600, sign_at=(1, 300))
     log = open_event_log(load_node_settings(home))
     log.add_cosignature(300, "tisa.kor/witness", "— tisa.kor/witness AAAA\n")
-    with sqlite3.connect(home / "tisa.db") as db:  # a stray cosignature is a finding: remove it
+    with sqlite3.connect(home / "log.db") as db:  # a stray cosignature is a finding: remove it
         db.execute("DELETE FROM log_cosignatures")
     log.close()
     return home
@@ -71,15 +71,15 @@ def test_bad_input_exits_2(base_home: Path, tmp_path: Path) -> None:
 def test_rolled_back_database_fails_the_audit(tmp_path: Path) -> None:
     home = make_home(tmp_path / "kor")
     fill(home, 10, sign_at=(10,))
-    shutil.copy(home / "tisa.db", tmp_path / "copy.db")
+    shutil.copy(home / "log.db", tmp_path / "copy.db")
     fill_more = open_event_log(load_node_settings(home))
     fill_more.record([entry(i) for i in range(10, 20)])
     fill_more.sign_checkpoint()
     fill_more.close()
     assert audit(home)[0] == 0
     for suffix in ("-wal", "-shm"):
-        (home / f"tisa.db{suffix}").unlink(missing_ok=True)
-    shutil.copy(tmp_path / "copy.db", home / "tisa.db")
+        (home / f"log.db{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "copy.db", home / "log.db")
     code, out = audit(home)
     assert code == 1
     assert "rolled back" in out
@@ -110,7 +110,7 @@ def test_any_changed_byte_fails_the_audit(
     home = tmp_path_factory.mktemp("tamper") / "kor"
     shutil.copytree(base_home, home)
     table, column, key = target
-    with sqlite3.connect(home / "tisa.db") as db:
+    with sqlite3.connect(home / "log.db") as db:
         keys = [k for (k,) in db.execute(f"SELECT {key} FROM {table} ORDER BY 1")]
         chosen = keys[row % len(keys)]
         (value,) = db.execute(f"SELECT {column} FROM {table} WHERE {key} = ?",
@@ -131,10 +131,10 @@ def test_parsing_in_a_second_process_reports_the_same(tmp_path: Path) -> None:
 
     home = make_home(tmp_path / "kor")
     fill(home, 300, sign_at=(300,))
-    with sqlite3.connect(home / "tisa.db") as db:
+    with sqlite3.connect(home / "log.db") as db:
         db.execute("UPDATE log_entries SET data = ? WHERE idx = 7", (b'{"not":"an entry"}',))
     settings = load_node_settings(home)
-    engine = durable_engine(settings.database_url)
+    engine = durable_engine(settings.log_database_url)
     from tisa.config import node_signing_key
 
     verifier = log_verifier("KOR", node_signing_key(home).public_key())
@@ -142,7 +142,7 @@ def test_parsing_in_a_second_process_reports_the_same(tmp_path: Path) -> None:
         results = [
             audit_stored_log(SqlLogReader(engine), origin="tisa.kor/log", log_verifier=verifier,
                              database_url=url, parallel_from=0)
-            for url in (None, settings.database_url)
+            for url in (None, settings.log_database_url)
         ]
     finally:
         engine.dispose()

@@ -57,7 +57,7 @@ def kor(tmp_path: Path) -> Kor:
             "USA": format_public_key(USA_KEY.public_key())}
     (home / "network.toml").write_text(network_with(keys, {}))
     settings = load_node_settings(home)
-    return Kor(home=home, client=AsgiClient(build_app(settings)), url=settings.database_url)
+    return Kor(home=home, client=AsgiClient(build_app(settings)), url=settings.log_database_url)
 
 
 def peer_log(party: str, key: Ed25519PrivateKey) -> MemoryEventLog:

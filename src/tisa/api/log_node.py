@@ -61,7 +61,7 @@ def open_event_log(settings: NodeSettings) -> SqlEventLog:
     key = node_signing_key(settings.home)
     origin = log_origin(settings.party)
     return SqlEventLog.open(
-        settings.database_url,
+        settings.log_database_url,
         origin=origin,
         signer=Ed25519Signer(name=origin, private_key=key),
         high_water=settings.home / LOG_HIGH_WATER_FILE,

@@ -71,7 +71,7 @@ def audit(
         if peers[code].endpoint is None:
             raise InvalidInput(f"--peer {code}: the network file gives it no endpoint")
     key = node_signing_key(home).public_key()
-    engine = durable_engine(settings.database_url)
+    engine = durable_engine(settings.log_database_url)
     try:
         migrate(engine)
     except Exception as exc:
@@ -89,7 +89,7 @@ def audit(
                 log_verifier=log_verifier(settings.party, key), witnesses=witnesses,
                 high_water=mark_path.read_bytes() if mark_path.exists() else None,
                 progress=lambda n: bar.update(task, completed=n),
-                database_url=settings.database_url)
+                database_url=settings.log_database_url)
             own_entries: list[LogEntry] = []
             if peer:
                 for _, data in reader.entries():

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tisa.api.log_node import open_event_log
 from tisa.api.sharing import load_node_network
 from tisa.cli.errors import reports_errors
 from tisa.config import (
     DATABASE_FILE,
+    LOG_DATABASE_FILE,
     init_node_home,
     load_node_settings,
     node_public_key,
@@ -38,9 +40,11 @@ def init(
     public_key = init_node_home(home, party=party, network_file=network)
     settings = load_node_settings(home)
     SqlStore.open(settings.database_url).close()
-    database = settings.home / DATABASE_FILE
-    if database.exists():
-        database.chmod(0o600)  # WAL and shared-memory files inherit this mode
+    open_event_log(settings).close()  # the log's own SQLite file (log.db)
+    for name in (DATABASE_FILE, LOG_DATABASE_FILE):
+        database = settings.home / name
+        if database.exists():
+            database.chmod(0o600)  # WAL and shared-memory files inherit this mode
     typer.echo(f"party: {party}")
     typer.echo(f"public key: {public_key}")
 
