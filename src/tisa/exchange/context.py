@@ -84,14 +84,27 @@ class Exchange:
     def record(self, kind: EntryKind, *, item_id: str, version_us: int, from_party: str,
                to_party: str, originator: str, envelope_sha256: str | None = None,
                reason: str | None = None) -> int:
-        """Append one event to the node's transparency log; its index."""
+        """Append one event to the node's transparency log; its index (-1 when it is
+        recorded with the rest of the current batch, just before the batch commits)."""
         entry = LogEntry(
             kind=kind, at=format_time(datetime.now(UTC)), item_id=item_id,
             item_version=version_us, from_party=from_party, to_party=to_party,
             originator=originator, envelope_sha256=envelope_sha256,
             reason=None if reason is None else reason[:4000],
         )
-        return self.events.record([entry])[0]
+        if not self.store.in_unit():
+            return self.events.record([entry])[0]
+        # Inside a batch transaction: collect the batch's events and record them in one
+        # call just before it commits (one durable log commit per batch, not per event).
+        pending, created = self.store.unit_list("log-events")
+        if created:
+
+            def flush() -> None:
+                self.events.record(pending)
+
+            self.store.before_commit(flush)
+        pending.append(entry)
+        return -1  # the index is known once the batch is recorded
 
 
 def now_text() -> str:

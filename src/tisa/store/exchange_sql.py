@@ -56,6 +56,23 @@ class ExchangeStore:
         self.engine = engine
         self._local = threading.local()
 
+    def in_unit(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
+    def unit_list(self, key: str) -> tuple[list[Any], bool]:
+        """A list that lives as long as the current unit (dropped with it on rollback),
+        and whether this call created it."""
+        scratch: dict[str, list[Any]] = self._local.scratch
+        if key in scratch:
+            return scratch[key], False
+        scratch[key] = []
+        return scratch[key], True
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` at the end of the current unit, just before it commits (an
+        exception in it rolls the unit back)."""
+        self._local.before_commit.append(hook)
+
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Run the calls inside in one transaction (one commit for a whole batch). Only
@@ -67,12 +84,18 @@ class ExchangeStore:
         with self.engine.begin() as conn:
             self._local.conn = conn
             self._local.finishes = []
+            self._local.before_commit = []
+            self._local.scratch = {}
             try:
                 yield
                 finish_shares(conn, self._local.finishes)
+                for hook in self._local.before_commit:
+                    hook()
             finally:
                 self._local.conn = None
                 self._local.finishes = []
+                self._local.before_commit = []
+                self._local.scratch = {}
                 self._local.sent = None
                 self._local.receipts = None
                 self._local.held = None
