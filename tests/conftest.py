@@ -27,6 +27,12 @@ def _admin_url() -> str:
 
 
 @pytest.fixture
+def postgres_admin_url() -> str:
+    """The throwaway server's URL, for tests that create databases of their own."""
+    return _admin_url()
+
+
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
     admin = _admin_url()

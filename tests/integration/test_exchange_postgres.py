@@ -13,19 +13,14 @@ import pytest
 from exchange_cluster import Cluster
 from stix_samples import indicator, tisa_marking
 
-from tisa.config import is_ci, postgres_test_url
 from tisa.exchange.consent import ConsentDesk
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def databases() -> Iterator[dict[str, str]]:
-    admin = postgres_test_url()
-    if admin is None:
-        if is_ci():
-            pytest.fail("CI=true but TISA_TEST_POSTGRES_URL is not set: PostgreSQL is required")
-        pytest.skip("TISA_TEST_POSTGRES_URL not set; run `make test` for the PostgreSQL cases")
+def databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
+    admin = postgres_admin_url
     names = {c: "tisa_" + secrets.token_hex(6) for c in ("KOR", "USA", "JPN")}
     base = admin.rpartition("/")[0]
     with psycopg.connect(admin, autocommit=True) as conn:
