@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, true, update
+from sqlalchemy import Connection, bindparam, insert, select, true, update
 
 from tisa.store import tables as t
 from tisa.store.exchange_tables import exchange_held, exchange_messages, exchange_sent
@@ -52,62 +52,62 @@ class NotSent:
 
 
 def drain_outbox(
-engine: Engine, limit: int, build: Callable[[OutboxItem], SentDraft | NotSent]
+    conn: Connection, limit: int, build: Callable[[OutboxItem], SentDraft | NotSent]
 ) -> int:
+    """Inside the caller's transaction (its commit makes the batch durable at once)."""
     ob, o = t.outbox, t.objects
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(ob).where(ob.c.state == "pending").order_by(ob.c.id).limit(limit)
-            .with_for_update(skip_locked=True)
-        ).mappings().all()
-        if not rows:
-            return 0
-        bodies: dict[tuple[str, str, int], tuple[str, str]] = {}
-        for r in conn.execute(select(
-                o.c.object_id, o.c.collection_id, o.c.version_us, o.c.body, o.c.type
-        ).where(o.c.object_id.in_(sorted({r["object_id"] for r in rows})))):
-            bodies[(r[0], r[1], int(r[2]))] = (r[3], r[4])
-        parsed = {k: json.loads(v[0]) for k, v in bodies.items()}
-        refs = sorted({ref for data in parsed.values()
-                       for ref in data.get("object_marking_refs", []) if isinstance(ref, str)})
-        definitions = _definitions(conn, refs)
-        sent_rows: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        held_rows: list[dict[str, Any]] = []
-        sent_ids: list[int] = []
-        for row in rows:
-            key = (row["object_id"], row["collection_id"], int(row["version_us"]))
-            body, kind = bodies.get(key, ("{}", ""))
-            own_refs = parsed.get(key, {}).get("object_marking_refs", [])
-            item = OutboxItem(
-                outbox_id=int(row["id"]), recipient=row["recipient"],
-                object_id=row["object_id"], version_us=int(row["version_us"]), body=body,
-                object_type=kind, route=row["route"],
-                definitions={r: definitions[r] for r in own_refs if r in definitions},
-            )
-            result = build(item)
-            if isinstance(result, NotSent):
-                _finish(conn, item.outbox_id, result.state, result.message)
-                _settle_companions(conn, str(row["status_id"]))
-                continue
-            sent_ids.append(item.outbox_id)
-            sent_rows.append({
-                "outbox_id": item.outbox_id, "envelope_sha256": result.envelope_sha256,
-                "envelope": result.envelope, "recipient": item.recipient,
-                "next_hop": result.next_hop, "item_id": item.object_id,
-                "version_us": item.version_us, "receipt": None})
-            messages.append(_message(result.message_peer or result.next_hop,
-                                     result.message_kind, result.message,
-                                     result.envelope_sha256))
-            if result.held is not None:
-                held_rows.append({**result.held, "held_us": now_us()})
-        for table, values in ((exchange_sent, sent_rows), (exchange_messages, messages),
-                              (exchange_held, held_rows)):
-            if values:
-                conn.execute(insert(table), values)
-        if sent_ids:
-            conn.execute(update(ob).where(ob.c.id.in_(sent_ids)).values(
-                state="sent", attempts=ob.c.attempts + 1, updated_us=now_us()))
+    rows = conn.execute(
+        select(ob).where(ob.c.state == "pending").order_by(ob.c.id).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).mappings().all()
+    if not rows:
+        return 0
+    bodies: dict[tuple[str, str, int], tuple[str, str]] = {}
+    for r in conn.execute(select(
+            o.c.object_id, o.c.collection_id, o.c.version_us, o.c.body, o.c.type
+    ).where(o.c.object_id.in_(sorted({r["object_id"] for r in rows})))):
+        bodies[(r[0], r[1], int(r[2]))] = (r[3], r[4])
+    parsed = {k: json.loads(v[0]) for k, v in bodies.items()}
+    refs = sorted({ref for data in parsed.values()
+                   for ref in data.get("object_marking_refs", []) if isinstance(ref, str)})
+    definitions = _definitions(conn, refs)
+    sent_rows: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    held_rows: list[dict[str, Any]] = []
+    sent_ids: list[int] = []
+    for row in rows:
+        key = (row["object_id"], row["collection_id"], int(row["version_us"]))
+        body, kind = bodies.get(key, ("{}", ""))
+        own_refs = parsed.get(key, {}).get("object_marking_refs", [])
+        item = OutboxItem(
+            outbox_id=int(row["id"]), recipient=row["recipient"],
+            object_id=row["object_id"], version_us=int(row["version_us"]), body=body,
+            object_type=kind, route=row["route"],
+            definitions={r: definitions[r] for r in own_refs if r in definitions},
+        )
+        result = build(item)
+        if isinstance(result, NotSent):
+            _finish(conn, item.outbox_id, result.state, result.message)
+            _settle_companions(conn, str(row["status_id"]))
+            continue
+        sent_ids.append(item.outbox_id)
+        sent_rows.append({
+            "outbox_id": item.outbox_id, "envelope_sha256": result.envelope_sha256,
+            "envelope": result.envelope, "recipient": item.recipient,
+            "next_hop": result.next_hop, "item_id": item.object_id,
+            "version_us": item.version_us, "receipt": None})
+        messages.append(_message(result.message_peer or result.next_hop,
+                                 result.message_kind, result.message,
+                                 result.envelope_sha256))
+        if result.held is not None:
+            held_rows.append({**result.held, "held_us": now_us()})
+    for table, values in ((exchange_sent, sent_rows), (exchange_messages, messages),
+                          (exchange_held, held_rows)):
+        if values:
+            conn.execute(insert(table), values)
+    if sent_ids:
+        conn.execute(update(ob).where(ob.c.id.in_(sent_ids)).values(
+            state="sent", attempts=ob.c.attempts + 1, updated_us=now_us()))
     return len(rows)
 
 

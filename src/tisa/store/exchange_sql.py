@@ -132,8 +132,11 @@ class ExchangeStore:
     def drain_outbox(
         self, limit: int, build: Callable[[OutboxItem], SentDraft | NotSent]
     ) -> int:
-        """Turn up to ``limit`` pending shares into signed, queued peer messages."""
-        return drain_outbox(self.engine, limit, build)
+        """Turn up to ``limit`` pending shares into signed, queued peer messages, in one
+        unit (so the log events ``build`` records go in one durable call before it commits)."""
+        with self.unit():
+            conn: Connection = self._local.conn
+            return drain_outbox(conn, limit, build)
 
     def prefetch_sent(self, digests: Sequence[str]) -> None:
         """Inside a unit: read these ``sent`` rows in one query (absent ones too)."""
