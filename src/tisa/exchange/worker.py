@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -30,33 +31,119 @@ MESSAGES_PATH = "/exchange/v1/messages"
 
 
 class DeliveryWorker:
-    def __init__(self, ex: Exchange, client: httpx.AsyncClient) -> None:
+    """``run`` pipelines the node's work: one loop signs pending shares and runs the hub's
+    clock, another keeps up to ``in_flight`` batches per peer on the wire, so this node
+    signs the next batch while the peer verifies the last one. ``run_once`` does one
+    round of both in turn (tests step a cluster with it)."""
+
+    def __init__(self, ex: Exchange, client: httpx.AsyncClient, *, in_flight: int = 2) -> None:
         self.ex = ex
         self.client = client
+        self.in_flight = in_flight
+        self._sending: set[int] = set()  # message ids on the wire
+        self._peer_batches: dict[str, int] = {}  # batches on the wire per peer
+        self._peer_failures: dict[str, int] = {}  # consecutive failed requests per peer
+        self._peer_paused_until: dict[str, float] = {}
+        self._batches: set[asyncio.Task[bool]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s: delivery worker started", self.ex.party)
         loop = asyncio.get_running_loop()
-        nudged = asyncio.Event()
+        local_nudge, send_nudge = asyncio.Event(), asyncio.Event()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(nudged.set)
+            loop.call_soon_threadsafe(local_nudge.set)
+            loop.call_soon_threadsafe(send_nudge.set)
 
         self.ex.wake = wake
+        def on_stop(_: object) -> None:
+            local_nudge.set()
+            send_nudge.set()
+
         stop_waiter = asyncio.create_task(stop.wait())
-        stop_waiter.add_done_callback(lambda _: nudged.set())
+        stop_waiter.add_done_callback(on_stop)
+        try:
+            await asyncio.gather(self._local_loop(stop, local_nudge, send_nudge),
+                                 self._send_loop(stop, send_nudge))
+        finally:
+            self.ex.wake = lambda: None
+            log.info("%s: delivery worker stopped", self.ex.party)
+
+    async def _idle(self, nudge: asyncio.Event) -> None:
+        """Sleep until nudged (a POST arrived, a batch came back) or the poll interval."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(nudge.wait(), self.ex.settings.poll_seconds)
+        nudge.clear()
+
+    async def _local_loop(self, stop: asyncio.Event, nudge: asyncio.Event,
+                          send_nudge: asyncio.Event) -> None:
         while not stop.is_set():
+            nudge.clear()
             try:
-                work = await self.run_once()
+                work = await asyncio.to_thread(self._local_work)
             except Exception:  # the worker outlives any one failure; it is logged
-                log.exception("%s: delivery round failed", self.ex.party)
+                log.exception("%s: local delivery work failed", self.ex.party)
                 work = 0
-            if not work:  # idle: sleep until nudged (a POST arrived) or the poll interval
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(nudged.wait(), self.ex.settings.poll_seconds)
-            nudged.clear()
-        self.ex.wake = lambda: None
-        log.info("%s: delivery worker stopped", self.ex.party)
+            if work:
+                send_nudge.set()  # new messages may be due
+            else:
+                await self._idle(nudge)
+
+    async def _send_loop(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
+        while not stop.is_set():
+            nudge.clear()
+            try:
+                started = await self._start_batches(nudge)
+            except Exception:  # the worker outlives any one failure; it is logged
+                log.exception("%s: sending failed", self.ex.party)
+                started = 0
+            if not started:
+                await self._idle(nudge)
+        if self._batches:  # finish what is on the wire; its replies are applied
+            await asyncio.gather(*self._batches, return_exceptions=True)
+
+    async def _start_batches(self, nudge: asyncio.Event) -> int:
+        """Put due messages on the wire, up to ``in_flight`` batches per peer; how many
+        batches were started. A finished batch nudges the send loop."""
+        due = await asyncio.to_thread(self.ex.store.due_messages, 5000)
+        now = time.monotonic()
+        by_peer: dict[str, list[dict[str, Any]]] = {}
+        for row in due:
+            if int(row["id"]) not in self._sending:
+                by_peer.setdefault(row["peer"], []).append(row)
+        size, started = self.ex.settings.batch_size, 0
+        for peer, rows in by_peer.items():
+            if self._peer_paused_until.get(peer, 0.0) > now:
+                continue
+            for start in range(0, len(rows), size):
+                if self._peer_batches.get(peer, 0) >= self.in_flight:
+                    break
+                batch = rows[start : start + size]
+                self._sending.update(int(r["id"]) for r in batch)
+                self._peer_batches[peer] = self._peer_batches.get(peer, 0) + 1
+                task = asyncio.create_task(self._send_batch(peer, batch))
+                self._batches.add(task)
+                task.add_done_callback(partial(self._batch_done, peer, batch, nudge))
+                started += 1
+        return started
+
+    def _batch_done(self, peer: str, batch: Sequence[dict[str, Any]], nudge: asyncio.Event,
+                    task: asyncio.Task[bool]) -> None:
+        self._batches.discard(task)
+        self._sending.difference_update(int(r["id"]) for r in batch)
+        self._peer_batches[peer] -= 1
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:  # applying the reply failed: the messages stay due
+            log.error("%s -> %s: applying a reply failed; will resend", self.ex.party, peer,
+                      exc_info=failure)
+        delivered = not task.cancelled() and failure is None and task.result()
+        if delivered:
+            self._peer_failures.pop(peer, None)
+            self._peer_paused_until.pop(peer, None)
+        else:  # back off from this peer as a whole, not only from this batch's messages
+            failures = self._peer_failures[peer] = self._peer_failures.get(peer, 0) + 1
+            self._peer_paused_until[peer] = time.monotonic() + self._backoff_us(failures) / 1e6
+        nudge.set()
 
     async def run_once(self) -> int:
         """One round; the amount of work done (0: idle)."""
