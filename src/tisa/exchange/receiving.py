@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tisa.crypto._encoding import JsonValue
-from tisa.crypto.dsse import parse_envelope
+from tisa.crypto.dsse import Envelope, parse_envelope
 from tisa.crypto.items import ItemStatement, item_content
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
@@ -28,7 +28,7 @@ from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, DROPPED, ITEM, RECE
 from tisa.exchange.remarking import received_parts
 from tisa.exchange.routing import require_route
 from tisa.ledger.entries import EntryKind, LogEntry, format_time
-from tisa.store.ports import Viewer
+from tisa.store.ports import NewObject, Viewer
 
 Result = dict[str, JsonValue]
 
@@ -44,38 +44,42 @@ class Arrival:
     consent: str | None
     stix: dict[str, Any]
     version_us: int
+    #: what goes into ``inbox``: the re-marking definition and the re-marked object
+    parts: list[NewObject]
 
 
 def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
     with ex.store.unit():  # one transaction for the batch (items are stored after it)
-        digests = _item_digests(request)
+        envelopes = _item_envelopes(request)
+        digests = [e.digest() for e in envelopes.values()]
         ex.store.prefetch_receipts(digests)
         ex.store.prefetch_held(digests)
-        _handle_messages(ex, request, results, arrivals)
+        _handle_messages(ex, request, results, arrivals, envelopes)
     for index, result in _store_arrivals(ex, request.sender, arrivals):
         results[index] = result
     return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
             for r in results]
 
 
-def _item_digests(request: Request) -> list[str]:
-    digests = []
+def _item_envelopes(request: Request) -> dict[str, Envelope]:
+    """The item envelopes of a request, parsed once (by their text)."""
+    envelopes = {}
     for message in request.messages:
         if message.get("kind") == ITEM and isinstance(text := message.get("item"), str):
             with contextlib.suppress(InvalidInput):  # refused later, with its reason
-                digests.append(parse_envelope(text).digest())
-    return digests
+                envelopes[text] = parse_envelope(text)
+    return envelopes
 
 
 def _handle_messages(ex: Exchange, request: Request, results: list[Result | None],
-                     arrivals: list[Arrival]) -> None:
+                     arrivals: list[Arrival], envelopes: dict[str, Envelope]) -> None:
     for i, message in enumerate(request.messages):
         try:
             kind = message["kind"]
             if kind == ITEM:
-                outcome = _item(ex, request.sender, i, message)
+                outcome = _item(ex, request.sender, i, message, envelopes)
                 if isinstance(outcome, Arrival):
                     arrivals.append(outcome)
                     continue
@@ -111,12 +115,13 @@ def refuse(ex: Exchange, sender: str, message: dict[str, JsonValue], reason: str
     return {"outcome": "refused", "reason": reason}
 
 
-def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue]
-          ) -> Result | Arrival:
+def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue],
+          envelopes: dict[str, Envelope]) -> Result | Arrival:
     text = message["item"]
     if not isinstance(text, str):
         raise InvalidInput("item must be DSSE envelope text")
-    verified = verify_statement(parse_envelope(text), ex.trusted_keys, ItemStatement)
+    envelope = envelopes.get(text) or parse_envelope(text)
+    verified = verify_statement(envelope, ex.trusted_keys, ItemStatement)
     item = verified.statement
     me = ex.party
     if me in item.path[1:-1]:
@@ -158,7 +163,7 @@ def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue]
     return Arrival(index=index, item=verified, envelope=text,
                    relay=relay if isinstance(relay, str) else None,
                    consent=consent if isinstance(consent, str) else None,
-                   stix=data, version_us=parts[-1].version_us)
+                   stix=data, version_us=parts[-1].version_us, parts=parts)
 
 
 def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
@@ -214,8 +219,7 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
     if not arrivals:
         return []
     me = ex.party
-    parts = [p for a in arrivals
-             for p in received_parts(ex.network.network, me, a.item.statement, a.stix)]
+    parts = [p for a in arrivals for p in a.parts]
     record = ex.taxii.store.ingest(collection_id=ex.taxii.by_title("inbox").id,
                                    owner=f"party:{sender}", parts=parts,
                                    status_id=_status_id(), viewer=Viewer.system())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import lru_cache
 from typing import Any, Final
 
 from tisa.api.stix_input import read_object
@@ -19,48 +20,60 @@ _NAMESPACE: Final = uuid.UUID("3c1f6b0e-7d25-4a8e-9f3b-2a6c4d8e1b57")
 _CREATED: Final = "2026-11-01T00:00:00.000Z"
 
 
-def remarking_definition(network: Network, receiver: str, item: ItemStatement
-                         ) -> dict[str, Any]:
-    party = network.party(receiver)
-    native = (party.native_level(item.level) if party else None) or item.level
+def _definition(receiver: str, native: str, originator: str, topics: tuple[str, ...],
+                rel_to: tuple[str, ...] | None, consent_to: tuple[str, ...] | None
+                ) -> dict[str, Any]:
     extension: dict[str, Any] = {
         "extension_type": "property-extension",
         "level": native,
-        "originator": item.originator,
-        "topics": list(item.topics),
+        "originator": originator,
+        "topics": list(topics),
     }
-    if item.rel_to is not None:
-        extension["releasable_to"] = list(item.rel_to)
-    if item.consent_to is not None:
-        extension["consent_to"] = list(item.consent_to)
+    if rel_to is not None:
+        extension["releasable_to"] = list(rel_to)
+    if consent_to is not None:
+        extension["consent_to"] = list(consent_to)
     key = json.dumps([receiver, extension], sort_keys=True, ensure_ascii=False)
     return {
         "type": "marking-definition",
         "spec_version": "2.1",
         "id": f"marking-definition--{uuid.uuid5(_NAMESPACE, key)}",
         "created": _CREATED,
-        "name": f"{native} (originator {item.originator}; marked by {receiver} on receipt)",
+        "name": f"{native} (originator {originator}; marked by {receiver} on receipt)",
         "extensions": {TISA_MARKING_EXTENSION: extension},
     }
+
+
+@lru_cache(maxsize=256)
+def _definition_part(receiver: str, native: str, originator: str, topics: tuple[str, ...],
+                     rel_to: tuple[str, ...] | None, consent_to: tuple[str, ...] | None,
+                     level_rank: int) -> NewObject:
+    """The stored form of a re-marking definition: a pure function of its arguments, so
+    the items of a batch (and of later batches) under one marking share one."""
+    definition = _definition(receiver, native, originator, topics, rel_to, consent_to)
+    return _part(0, definition, level_rank, frozenset(topics))
+
+
+def _part(index: int, data: dict[str, Any], level_rank: int, topics: frozenset[str]
+          ) -> NewObject:
+    posted = read_object(index, data)
+    return NewObject(
+        object_id=posted.object_id, type=posted.type, spec_version=posted.spec_version,
+        version=posted.version, version_us=posted.version_us, level_rank=level_rank,
+        topics=topics, body=posted.body, digest=posted.digest,
+    )
 
 
 def received_parts(network: Network, receiver: str, item: ItemStatement,
                    stix: dict[str, Any]) -> list[NewObject]:
     """The object re-marked, and the marking-definition it now references."""
-    definition = remarking_definition(network, receiver, item)
+    party = network.party(receiver)
+    native = (party.native_level(item.level) if party else None) or item.level
+    rank = REFERENCE_LEVELS.index(item.level)
+    # The definition names the item's level and topics: it is as classified as the item.
+    definition = _definition_part(receiver, native, item.originator, item.topics,
+                                  item.rel_to, item.consent_to, rank)
     remarked = dict(stix)
     kept = [r for r in stix.get("object_marking_refs", []) if _is_known_tlp(r)]
-    remarked["object_marking_refs"] = [definition["id"], *kept]
-    rank = REFERENCE_LEVELS.index(item.level)
-    parts = []
-    # The definition names the item's level and topics: it is as classified as the item.
-    for i, (data, level_rank, topics) in enumerate(
-        ((definition, rank, frozenset(item.topics)), (remarked, rank, frozenset(item.topics)))
-    ):
-        posted = read_object(i, data)
-        parts.append(NewObject(
-            object_id=posted.object_id, type=posted.type, spec_version=posted.spec_version,
-            version=posted.version, version_us=posted.version_us, level_rank=level_rank,
-            topics=topics, body=posted.body, digest=posted.digest,
-        ))
-    return parts
+    remarked["object_marking_refs"] = [definition.object_id, *kept]
+    return [definition, _part(1, remarked, rank, frozenset(item.topics))]
