@@ -108,4 +108,10 @@ class Exchange:
 
 
 def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC, RFC 3339 with microseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def iso_us(us: int) -> str:
+    """Microseconds since the epoch as RFC 3339 UTC with microseconds and a ``Z``."""
+    return datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="microseconds")[:-6] + "Z"

@@ -14,7 +14,7 @@ from tisa.crypto.items import ItemStatement, new_item_statement
 from tisa.crypto.signed import sign_statement, verify_statement
 from tisa.crypto.statements import ReceiptStatement
 from tisa.errors import TisaError, VerificationError
-from tisa.exchange.context import Exchange, log, now_text
+from tisa.exchange.context import Exchange, iso_us, log, now_text
 from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.ledger.entries import EntryKind
 from tisa.model.item_marking import item_marking
@@ -88,7 +88,7 @@ def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | 
     expires = now + ex.settings.consent_ttl_seconds * 1_000_000
     body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
             "item_id": statement.item_id, "item_version": statement.item_version,
-            "recipient": item.recipient, "requested_at": _iso(now), "expires_at": _iso(expires)}
+            "recipient": item.recipient, "requested_at": iso_us(now), "expires_at": iso_us(expires)}
     held = {"envelope_sha256": digest, "envelope": text, "originator": originator,
             "recipient": item.recipient, "item_id": statement.item_id,
             "item_version": statement.item_version, "state": "awaiting",
@@ -100,9 +100,6 @@ def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | 
                      message=json.dumps(body), message_peer=originator,
                      message_kind=CONSENT_REQUEST, held=held)
 
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hub_must_not_read(ex: Exchange, path: tuple[str, ...]) -> bool:

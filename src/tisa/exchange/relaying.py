@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
@@ -19,7 +18,7 @@ from tisa.crypto.items import ItemStatement
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
 from tisa.errors import Denied, TisaError, VerificationError
-from tisa.exchange.context import Exchange, log
+from tisa.exchange.context import Exchange, iso_us, log
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
 from tisa.exchange.routing import hub_route, require_route
 from tisa.ledger.entries import EntryKind
@@ -28,9 +27,6 @@ from tisa.store.sql import now_us
 Result = dict[str, JsonValue]
 Message = tuple[str, str, str, str]
 
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement],
@@ -55,8 +51,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
         state, request_id = "awaiting", str(uuid.uuid4())
         body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
                 "item_id": item.item_id, "item_version": item.item_version,
-                "recipient": item.recipient, "requested_at": _iso(now),
-                "expires_at": _iso(expires)}
+                "recipient": item.recipient, "requested_at": iso_us(now),
+                "expires_at": iso_us(expires)}
         messages.append((item.originator, CONSENT_REQUEST, json.dumps(body), request_id))
         detail = (f"held at {ex.party}; consent request {request_id} awaits "
                   f"{item.originator}'s answer")
