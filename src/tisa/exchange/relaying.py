@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
@@ -110,12 +112,32 @@ def tick(ex: Exchange) -> int:
         for held in ex.store.held_in_state("awaiting", expires_before_us=now):
             done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
                           EntryKind.CONSENT_EXPIRED)
+        forwards: dict[str, Forward] = {}
         for held in ex.store.held_in_state("forward"):
-            done += _forward(ex, held)
+            forward = _forward(ex, held)
+            if forward is None:
+                done += 1  # dropped
+            else:
+                forwards[str(held["envelope_sha256"])] = forward
+        moved = ex.store.advance_held({k: [f.message] for k, f in forwards.items()},
+                                      expect=["forward"], state="forwarded")
+        for key, forward in forwards.items():
+            if key in moved:
+                forward.done()
+                done += 1
     return done
 
 
-def _forward(ex: Exchange, held: dict[str, object]) -> int:
+@dataclass(frozen=True)
+class Forward:
+    """A held item ready to go: its peer message, and what to record once it is queued."""
+
+    message: Message
+    done: Callable[[], None]
+
+
+def _forward(ex: Exchange, held: dict[str, object]) -> Forward | None:
+    """The forward of a held item; None when it was dropped instead."""
     text = str(held["envelope"])
     try:
         envelope = parse_envelope(text)
@@ -124,7 +146,8 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
             return _forward_onward(ex, held, item, text)
         decision = hub_route(ex, item)  # the hub decides again, on the day it forwards
     except TisaError as exc:
-        return _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
+        _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
+        return None
     consent = held["consent"]
     consent_digest = None if consent is None else parse_envelope(str(consent)).digest()
     relay = RelayStatement(
@@ -138,31 +161,31 @@ def _forward(ex: Exchange, held: dict[str, object]) -> int:
     if consent is not None:
         body["consent"] = str(consent)
     key = str(held["envelope_sha256"])
-    if ex.store.update_held(key, expect=["forward"], state="forwarded",
-                            messages=[(item.recipient, ITEM, json.dumps(body), key)]):
+
+    def done() -> None:
         ex.record(EntryKind.RELAYED, item_id=item.item_id, version_us=0, from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
                   envelope_sha256=envelope.digest())
         log.info("%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
                  ex.party, item.item_id, item.recipient, decision.agreements[0], ex.today(),
                  item.originator, " + consent" if consent is not None else ", prior consent")
-        return 1
-    return 0
+
+    return Forward((item.recipient, ITEM, json.dumps(body), key), done)
 
 
 def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
-                    text: str) -> int:
+                    text: str) -> Forward:
     recipient, key = str(held["recipient"]), str(held["envelope_sha256"])
     require_route(ex, item, holder=ex.party, path=(ex.party, recipient))
     body: dict[str, JsonValue] = {"kind": ITEM, "item": text}
     if held["consent"] is not None:
         body["consent"] = str(held["consent"])
-    if ex.store.update_held(key, expect=["forward"], state="forwarded",
-                            messages=[(recipient, ITEM, json.dumps(body), key)]):
+
+    def done() -> None:
         ex.record(EntryKind.SENT, item_id=item.item_id, version_us=0, from_party=ex.party,
                   to_party=recipient, originator=item.originator, envelope_sha256=key)
-        return 1
-    return 0
+
+    return Forward((recipient, ITEM, json.dumps(body), key), done)
 
 
 def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,

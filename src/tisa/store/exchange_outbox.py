@@ -129,7 +129,13 @@ def _message(peer: str, kind: str, body: str, ref: str) -> dict[str, Any]:
 
 
 def enqueue_message(conn: Connection, peer: str, kind: str, body: str, ref: str) -> None:
-    conn.execute(insert(exchange_messages), [_message(peer, kind, body, ref)])
+    enqueue_messages(conn, [(peer, kind, body, ref)])
+
+
+def enqueue_messages(conn: Connection, messages: Sequence[tuple[str, str, str, str]]) -> None:
+    """Queue peer messages (peer, kind, body, ref) in one statement."""
+    if messages:
+        conn.execute(insert(exchange_messages), [_message(*m) for m in messages])
 
 
 def finish_shares(conn: Connection, finishes: Sequence[tuple[str, str, str, str | None]]

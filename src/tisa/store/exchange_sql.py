@@ -8,7 +8,7 @@ The TAXII outbox drain and share outcomes are in ``exchange_outbox``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from tisa.store.exchange_outbox import (
     SentDraft,
     drain_outbox,
     enqueue_message,
+    enqueue_messages,
     finish_shares,
 )
 from tisa.store.exchange_tables import (
@@ -304,6 +305,22 @@ class ExchangeStore:
             for peer, kind, body, ref in messages:
                 enqueue_message(conn, peer, kind, body, ref)
         return True
+
+    def advance_held(self, moves: Mapping[str, Sequence[tuple[str, str, str, str]]], *,
+                     expect: Sequence[str], state: str) -> set[str]:
+        """Move many held items to ``state`` (each only from a state in ``expect``) in one
+        statement, and queue each moved item's messages; the keys that moved."""
+        if not moves:
+            return set()
+        h = exchange_held
+        with self._begin() as conn:
+            moved = {str(r[0]) for r in conn.execute(
+                update(h).where(h.c.envelope_sha256.in_(sorted(moves)),
+                                h.c.state.in_(list(expect)))
+                .values(state=state).returning(h.c.envelope_sha256))}
+            enqueue_messages(conn, [m for key, queued in moves.items() if key in moved
+                                    for m in queued])
+        return moved
 
     # -- consent requests (originator) --------------------------------------------------
 

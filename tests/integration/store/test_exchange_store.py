@@ -1,0 +1,59 @@
+"""The exchange store's set-based moves, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tisa.store.exchange_sql import ExchangeStore
+from tisa.store.sql import SqlStore
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[ExchangeStore]:
+    sql = SqlStore.open(database_url)
+    yield ExchangeStore(sql.engine)
+    sql.close()
+
+
+def hold(store: ExchangeStore, key: str, state: str) -> None:
+    assert store.hold(envelope_sha256=key, envelope="{}", originator="KOR", recipient="JPN",
+                      item_id=f"indicator--{key[:8]}", item_version="v1", state=state,
+                      request_id=None, consent=None, expires_us=0, messages=())
+
+
+def test_advance_held_moves_only_items_in_an_expected_state(store: ExchangeStore) -> None:
+    keys = {state: state[0] * 64 for state in ("forward", "awaiting", "dropped")}
+    for state, key in keys.items():
+        hold(store, key, state)
+    moves = {key: [("JPN", "item", f"body of {state}", key)] for state, key in keys.items()}
+    moves["9" * 64] = [("JPN", "item", "body of an item never held", "9" * 64)]
+
+    moved = store.advance_held(moves, expect=["forward", "awaiting"], state="forwarded")
+
+    assert moved == {keys["forward"], keys["awaiting"]}
+    assert {r["envelope_sha256"] for r in store.held_in_state("forwarded")} == moved
+    assert [r["envelope_sha256"] for r in store.held_in_state("dropped")] == [keys["dropped"]]
+    queued = store.due_messages(100)
+    assert sorted(r["body"] for r in queued) == ["body of awaiting", "body of forward"]
+    # A second move from the same states finds nothing left to move and queues nothing.
+    assert store.advance_held(moves, expect=["forward", "awaiting"], state="forwarded") == set()
+    assert len(store.due_messages(100)) == 2
+
+
+def test_advance_held_inside_a_unit_rolls_back_with_it(store: ExchangeStore) -> None:
+    hold(store, "a" * 64, "forward")
+    moved: set[str] = set()
+
+    def failing_batch() -> None:
+        with store.unit():
+            moved.update(store.advance_held({"a" * 64: [("JPN", "item", "x", "a" * 64)]},
+                                            expect=["forward"], state="forwarded"))
+            raise RuntimeError("the batch fails after the move")
+
+    with pytest.raises(RuntimeError):
+        failing_batch()
+    assert moved == {"a" * 64}
+    assert [r["envelope_sha256"] for r in store.held_in_state("forward")] == ["a" * 64]
+    assert store.due_messages(100) == []
