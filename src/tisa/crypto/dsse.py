@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -197,7 +198,17 @@ def verify_envelope(
 def parse_envelope(data: bytes | str) -> Envelope:
     """Parse DSSE JSON strictly: exactly the envelope fields, no duplicate keys,
     base64 in the standard or URL-safe alphabet (DSSE allows both), canonical."""
+    if isinstance(data, str):
+        return _parse_text(data)
     return envelope_from_json_object(load_json(data, "envelope"))
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(text: str) -> Envelope:
+    """Envelope text is parsed at several steps of one exchange (prefetch, verification,
+    bookkeeping): parsing is a pure function of the text and ``Envelope`` is immutable,
+    so recent results are kept (failures are not: they raise)."""
+    return envelope_from_json_object(load_json(text, "envelope"))
 
 
 def envelope_from_json_object(obj: object) -> Envelope:
