@@ -56,6 +56,7 @@ def handle(ex: Exchange, request: Request) -> list[Result]:
         digests = [e.digest() for e in envelopes.values()]
         ex.store.prefetch_receipts(digests)
         ex.store.prefetch_held(digests)
+        ex.store.prefetch_sent(_receipt_digests(request))
         _handle_messages(ex, request, results, arrivals, envelopes)
     for index, result in _store_arrivals(ex, request.sender, arrivals):
         results[index] = result
@@ -71,6 +72,17 @@ def _item_envelopes(request: Request) -> dict[str, Envelope]:
             with contextlib.suppress(InvalidInput):  # refused later, with its reason
                 envelopes[text] = parse_envelope(text)
     return envelopes
+
+
+def _receipt_digests(request: Request) -> list[str]:
+    """The envelopes that the receipts a hub passes back name (read in one query)."""
+    digests = []
+    for message in request.messages:
+        if message.get("kind") == RECEIPT and isinstance(text := message.get("receipt"), str):
+            with contextlib.suppress(InvalidInput):  # refused later, with its reason
+                statement = ReceiptStatement.from_bytes(parse_envelope(text).payload)
+                digests.append(statement.envelope_sha256)
+    return digests
 
 
 def _handle_messages(ex: Exchange, request: Request, results: list[Result | None],
