@@ -67,6 +67,8 @@ def verify_receipt_proof(
     ``from_party``, when given, is the party that must have delivered it (the
     originator, the hub, or an onward holder). Raises ``VerificationError``."""
     data = proof.encode("utf-8") if isinstance(proof, str) else proof
+    if not data:
+        raise VerificationError(_MESSAGE, detail="the receipt carries no log proof")
     try:
         parsed = parse_tlog_proof(data)
     except InvalidInput as exc:

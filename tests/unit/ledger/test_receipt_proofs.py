@@ -217,3 +217,7 @@ def test_a_tampered_checkpoint_is_refused() -> None:
     lines = note.split(b"\n")
     lines[1] = b"3"  # the size line: the log's signature no longer covers the text
     assert "does not verify" in detail(head + sep + b"\n".join(lines), 0)
+
+
+def test_no_proof_at_all_is_refused() -> None:
+    assert detail(b"", 0) == "the receipt carries no log proof"
