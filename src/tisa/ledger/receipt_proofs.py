@@ -70,7 +70,7 @@ def verify_receipt_proof(
     if not data:
         raise VerificationError(_MESSAGE, detail="the receipt carries no log proof")
     try:
-        parsed = parse_tlog_proof(data)
+        parsed = parse_tlog_proof(data, check_note=False)  # the note is opened below
     except InvalidInput as exc:
         raise VerificationError(_MESSAGE, detail=f"log proof is malformed: {exc}") from exc
     if parsed.extra is None:
