@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from log_fixtures import entry, open_log, signer
 
-from tisa.errors import IntegrityError
+from tisa.errors import IntegrityError, InvalidInput
 from tisa.ledger.checkpoint import open_checkpoint
+from tisa.ledger.entries import EntryKind
 from tisa.ledger.merkle import MerkleTree, leaf_hash
+from tisa.ledger.receipt_proofs import verify_receipt_proof
 from tisa.ledger.tiles import tiles_for_size, verify_tiles
-from tisa.ledger.tlog_proof import verify_tlog_proof
+from tisa.ledger.tlog_proof import parse_tlog_proof, verify_tlog_proof
 
 
 def test_appends_prove_and_verify(database_url: str) -> None:
@@ -41,6 +43,29 @@ def test_appends_prove_and_verify(database_url: str) -> None:
                           log_verifiers=[s.verifier], origin=s.name)
         size = log.size
         assert verify_tiles(lambda lv, ix, w: log.reader.tile(lv, ix, w), size, tree_root(log))
+    finally:
+        log.close()
+
+
+def test_batch_receipt_proofs_carry_the_entries_and_verify(database_url: str) -> None:
+    s = signer("JPN")
+    log = open_log(database_url, s)
+    try:
+        assert log.receipt_proofs([]) == []
+        received = [entry(i, kind=EntryKind.RECEIVED, frm="KOR", to="JPN") for i in range(300)]
+        indexes = log.record(received)
+        proofs = log.receipt_proofs(indexes)
+        assert log.latest_checkpoint() is not None
+        parsed = [parse_tlog_proof(p) for p in proofs]
+        assert len({p.checkpoint_note for p in parsed}) == 1  # one checkpoint, signed once
+        assert [p.extra for p in parsed] == [e.to_bytes() for e in received]
+        for i, proof in zip(indexes, proofs, strict=True):
+            verify_receipt_proof(proof, receiver="JPN", log_verifiers=[s.verifier],
+                                 envelope_sha256=f"{i:064x}", originator="KOR",
+                                 item_id=f"item-{i}", from_party="KOR")
+        assert log.receipt_proof(299) == proofs[299]
+        with pytest.raises(InvalidInput):
+            log.receipt_proofs([0, 300])
     finally:
         log.close()
 

@@ -17,6 +17,8 @@ from tisa.errors import TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, now_text
 from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.ledger.entries import EntryKind
+from tisa.ledger.log_names import log_verifier
+from tisa.ledger.receipt_proofs import verify_receipt_proof
 from tisa.model.item_marking import item_marking
 from tisa.store.exchange_sql import NotSent, OutboxItem, SentDraft
 from tisa.store.sql import now_us
@@ -135,6 +137,12 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
         st = verified.statement
         if st.envelope_sha256 != digest or not st.log_proof:
             raise VerificationError(detail="receipt for another envelope or without log proof")
+        hop = str(sent["next_hop"])  # the recipient, or the hub that delivered it
+        verify_receipt_proof(
+            st.log_proof, receiver=recipient,
+            log_verifiers=[log_verifier(recipient, ex.trusted_keys[recipient])],
+            envelope_sha256=digest, originator=_originator(sent),
+            item_id=str(sent["item_id"]), from_party=ex.party if hop == recipient else hop)
     except (TisaError, KeyError) as exc:
         log.warning("%s: receipt for %s did not verify: %s", ex.party, digest,
                     getattr(exc, "detail", exc))
@@ -142,8 +150,14 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
     log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
     ex.store.finish_share(digest, state="success", receipt=receipt, message=(
         f"delivered to {recipient}; signed receipt received_at {st.received_at} "
-        f"with a tlog-proof of its log entry"))
+        f"with a verified tlog-proof of its log entry"))
     return True
+
+
+def _originator(sent: dict[str, object]) -> str:
+    """Whose item was sent: this node's own, or (onward sharing) the originator whose
+    signed envelope this node passed on. Read from the stored envelope's payload."""
+    return str(json.loads(parse_envelope(str(sent["envelope"])).payload)["originator"])
 
 
 def on_consent_request(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:

@@ -255,12 +255,13 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
     ) for a in stored])
     receipts: dict[str, str] = {}
     rows = []
-    for arrival, index in zip(stored, indexes, strict=True):
+    proofs = ex.events.receipt_proofs(indexes)  # one checkpoint for the whole batch
+    for arrival, proof in zip(stored, proofs, strict=True):
         st = arrival.item.statement
         receipts[arrival.item.envelope_sha256] = sign_statement(ReceiptStatement(
             receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
             item_version=st.item_version, received_at=now_text(),
-            log_proof=ex.events.receipt_proof(index).decode("utf-8"),
+            log_proof=proof.decode("utf-8"),
         ), ex.signing_key).to_json().decode("utf-8")
         rows.append({"envelope_sha256": arrival.item.envelope_sha256,
                      "envelope": arrival.envelope, "relay": arrival.relay,

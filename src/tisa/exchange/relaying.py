@@ -24,6 +24,8 @@ from tisa.exchange.context import Exchange, iso_us, log
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
 from tisa.exchange.routing import hub_route, require_route
 from tisa.ledger.entries import EntryKind
+from tisa.ledger.log_names import log_verifier
+from tisa.ledger.receipt_proofs import verify_receipt_proof
 from tisa.store.sql import now_us
 
 Result = dict[str, JsonValue]
@@ -217,8 +219,14 @@ def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -
                                         ReceiptStatement)
             if verified.statement.envelope_sha256 != digest:
                 raise VerificationError(detail="receipt names another envelope")
+            verify_receipt_proof(
+                verified.statement.log_proof or b"", receiver=recipient,
+                log_verifiers=[log_verifier(recipient, ex.trusted_keys[recipient])],
+                envelope_sha256=digest, originator=originator, item_id=str(held["item_id"]),
+                from_party=ex.party)
         except (VerificationError, TisaError) as exc:
-            log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest, exc)
+            log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest,
+                        getattr(exc, "detail", "") or exc)
             return
         log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
                  originator)

@@ -1,7 +1,9 @@
 """The port through which a node records exchange events, and a real in-memory log.
 
 The exchange layer records one ``LogEntry`` per event and asks for offline
-receipts (C2SP ``tlog-proof``) of entries it must prove. The durable,
+receipts (C2SP ``tlog-proof``) of entries it must prove. A receipt carries the
+entry's canonical bytes in its ``extra`` line, so a verifier can rebuild the
+leaf (``tisa.ledger.receipt_proofs``). The durable,
 SQL-backed implementation lives in ``tisa.store``; ``MemoryEventLog`` is a
 complete in-memory implementation for tests and exercises (same formats,
 same signing rules, nothing persisted).
@@ -34,8 +36,14 @@ class EventLog(Protocol):
         ...
 
     def receipt_proof(self, index: int) -> bytes:
-        """A C2SP tlog-proof of entry ``index`` against a signed checkpoint that includes it
-        (signing a new checkpoint first when the latest one does not)."""
+        """A C2SP tlog-proof of entry ``index``, its canonical bytes in ``extra``, against a
+        signed checkpoint that includes it (signing a new checkpoint first when the
+        latest one does not). The same as ``receipt_proofs([index])[0]``."""
+        ...
+
+    def receipt_proofs(self, indexes: Sequence[int]) -> list[bytes]:
+        """``receipt_proof`` of each index, in order, all against one checkpoint (at most
+        one signature, one checkpoint read, for the whole batch)."""
         ...
 
     def latest_checkpoint(self) -> bytes | None:
@@ -87,15 +95,22 @@ class MemoryEventLog:
         return self._checkpoint
 
     def receipt_proof(self, index: int) -> bytes:
-        if not 0 <= index < self._tree.size:
-            raise IndexError(f"entry {index} is not in the log (size {self._tree.size})")
+        return self.receipt_proofs([index])[0]
+
+    def receipt_proofs(self, indexes: Sequence[int]) -> list[bytes]:
+        if not indexes:
+            return []
+        for index in indexes:
+            if not 0 <= index < self._tree.size:
+                raise IndexError(f"entry {index} is not in the log (size {self._tree.size})")
         signed = self._checkpoint
-        if signed is None or signed.checkpoint.size <= index:
+        if signed is None or signed.checkpoint.size <= max(indexes):
             signed = self.sign()
         size = signed.checkpoint.size
-        proof = TlogProof(index=index, proof=tuple(self._tree.inclusion_proof(index, size)),
-                          checkpoint_note=signed.to_bytes())
-        return proof.to_bytes()
+        note = signed.to_bytes()
+        return [TlogProof(index=index, proof=tuple(self._tree.inclusion_proof(index, size)),
+                          checkpoint_note=note, extra=self._entries[index]).to_bytes()
+                for index in indexes]
 
     def latest_checkpoint(self) -> bytes | None:
         return None if self._checkpoint is None else self._checkpoint.to_bytes()

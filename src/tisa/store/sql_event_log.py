@@ -241,17 +241,37 @@ class SqlEventLog:
         return None if latest is None else self.reader.cosigned_note(*latest)
 
     def receipt_proof(self, index: int) -> bytes:
+        return self.receipt_proofs([index])[0]
+
+    def receipt_proofs(self, indexes: Sequence[int]) -> list[bytes]:
+        """Tlog-proofs of the entries, their bytes in ``extra``, against one checkpoint:
+        one checkpoint read (and at most one signature), one cosigned-note read, one
+        entries read and one node reader for the whole batch."""
+        if not indexes:
+            return []
         self._refuse_if_failed()
+        top = max(indexes)
         latest = self.reader.latest_note()
-        if latest is None or latest[0] <= index:
-            self.sign_checkpoint()
-            latest = self.reader.latest_note()
-        if latest is None or not 0 <= index < latest[0]:
-            raise InvalidInput(f"entry {index} is not in the log")
+        if latest is None or latest[0] <= top:
+            signed = self.sign_checkpoint()
+            latest = (self.reader.latest_note() if signed is None
+                      else (signed.checkpoint.size, signed.to_bytes()))
+        if latest is None or min(indexes) < 0 or top >= latest[0]:
+            bad = next(i for i in indexes if latest is None or not 0 <= i < latest[0])
+            raise InvalidInput(f"entry {bad} is not in the log")
         size, note = latest
-        proof = inclusion_proof(self.reader.node_reader(size), index, size)
-        return TlogProof(index=index, proof=tuple(proof),
-                         checkpoint_note=self.reader.cosigned_note(size, note)).to_bytes()
+        checkpoint_note = self.reader.cosigned_note(size, note)
+        entries = self.reader.entries_at(indexes)
+        nodes = self.reader.node_reader(size)
+        proofs = []
+        for index in indexes:
+            data = entries.get(index)
+            if data is None:
+                raise IntegrityError(f"entry {index} is below the checkpoint size {size} "
+                                     "but not stored")
+            proofs.append(TlogProof(index=index, proof=tuple(inclusion_proof(nodes, index, size)),
+                                    checkpoint_note=checkpoint_note, extra=data).to_bytes())
+        return proofs
 
     def add_cosignature(self, size: int, witness: str, line: str) -> None:
         """Store a witness's cosignature line for our checkpoint of ``size`` (verified)."""

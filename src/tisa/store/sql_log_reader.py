@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Connection, Engine, select, text
 
@@ -127,6 +127,17 @@ class SqlLogReader:
             for idx, data in rows:
                 yield idx, data if type(data) is bytes else blob(data)
             pos = int(rows[-1][0]) + 1
+
+    def entries_at(self, indexes: Iterable[int], *, chunk: int = 500) -> dict[int, bytes]:
+        """``index -> bytes`` of the stored entries at these indexes (absent ones left out)."""
+        wanted = sorted(set(indexes))
+        out: dict[int, bytes] = {}
+        with self.engine.connect() as c:
+            for start in range(0, len(wanted), chunk):
+                rows = c.execute(select(lt.log_entries.c.idx, lt.log_entries.c.data).where(
+                    lt.log_entries.c.idx.in_(wanted[start : start + chunk]))).all()
+                out.update((int(idx), blob(data)) for idx, data in rows)
+        return out
 
     def stored_size(self) -> int:
         with self.engine.connect() as c:

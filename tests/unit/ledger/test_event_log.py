@@ -39,3 +39,19 @@ def test_receipt_proofs_verify_offline_with_only_the_log_key() -> None:
                       origin="jpn.tisa.example/log")
     with pytest.raises(IndexError):
         log.receipt_proof(6)
+
+
+def test_batch_receipt_proofs_share_one_checkpoint_and_carry_the_entries() -> None:
+    signer = Ed25519Signer(name="jpn.tisa.example/log", private_key=Ed25519PrivateKey.generate())
+    log = MemoryEventLog(origin="jpn.tisa.example/log", signer=signer)
+    assert log.receipt_proofs([]) == []
+    log.record([entry(i) for i in range(7)])
+    proofs = [parse_tlog_proof(p) for p in log.receipt_proofs([6, 0, 3])]
+    assert [p.index for p in proofs] == [6, 0, 3]
+    assert [p.extra for p in proofs] == [entry(i).to_bytes() for i in (6, 0, 3)]
+    assert len({p.checkpoint_note for p in proofs}) == 1
+    for p in proofs:
+        verify_tlog_proof(p, leaf_hash=entry(p.index).leaf_hash(),
+                          log_verifiers=[signer.verifier], origin="jpn.tisa.example/log")
+    with pytest.raises(IndexError):
+        log.receipt_proofs([1, 7])
