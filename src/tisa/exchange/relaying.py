@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tisa.crypto._encoding import JsonValue
@@ -205,11 +205,25 @@ def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
     return 1
 
 
-def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> None:
-    """The final recipient answered the hub's forward: pass the receipt back, or drop."""
+def on_forward_results(ex: Exchange, results: Sequence[tuple[str, dict[str, JsonValue]]]
+                       ) -> None:
+    """The final recipient answered the hub's forwards: pass each verified receipt back
+    (one set-based move for the batch), or drop what was refused."""
+    delivered: dict[str, list[Message]] = {}
+    for digest, result in results:
+        message = on_forward_result(ex, digest, result)
+        if message is not None:
+            delivered[digest] = [message]
+    ex.store.advance_held(delivered, expect=["forwarded"], state="delivered")
+
+
+def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]
+                      ) -> Message | None:
+    """One answer to a forward: the receipt message to pass back to the originator once
+    the held item moves on to ``delivered``; None when there is nothing to pass back."""
     held = ex.store.held(digest)
     if held is None:
-        return
+        return None
     recipient, originator = str(held["recipient"]), str(held["originator"])
     receipt = result.get("receipt")
     if result.get("outcome") == "received" and isinstance(receipt, str):
@@ -227,12 +241,10 @@ def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -
         except (VerificationError, TisaError) as exc:
             log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest,
                         getattr(exc, "detail", "") or exc)
-            return
+            return None
         log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
                  originator)
-        body = json.dumps({"kind": RECEIPT, "receipt": receipt})
-        ex.store.update_held(digest, expect=["forwarded"], state="delivered",
-                             messages=[(originator, RECEIPT, body, digest)])
-        return
+        return (originator, RECEIPT, json.dumps({"kind": RECEIPT, "receipt": receipt}), digest)
     reason = f"{recipient} refused it: {result.get('reason', 'no reason given')}"
     _drop(ex, held, ["forwarded"], reason, EntryKind.REFUSED)
+    return None

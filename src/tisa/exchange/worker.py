@@ -209,16 +209,18 @@ class DeliveryWorker:
     def _apply_results(self, rows: Sequence[dict[str, Any]],
                        results: Sequence[dict[str, Any]]) -> None:
         ex = self.ex
+        forwarded: list[tuple[str, dict[str, Any]]] = []
         for row, result in zip(rows, results, strict=True):
             if row["kind"] == ITEM:
                 digest = str(row["ref"])
                 if ex.store.sent(digest) is not None:
                     originating.on_item_result(ex, digest, result)
                 else:
-                    relaying.on_forward_result(ex, digest, result)
+                    forwarded.append((digest, result))
             elif result.get("outcome") == "refused":
                 log.warning("%s: %s refused our %s message: %s", ex.party, row["peer"],
                             row["kind"], result.get("reason"))
+        relaying.on_forward_results(ex, forwarded)
         ex.store.messages_done([int(r["id"]) for r in rows])
 
     def _backoff_us(self, attempts: int) -> int:
