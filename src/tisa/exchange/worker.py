@@ -105,19 +105,14 @@ class DeliveryWorker:
     async def _start_batches(self, nudge: asyncio.Event) -> int:
         """Put due messages on the wire, up to ``in_flight`` batches per peer; how many
         batches were started. A finished batch nudges the send loop."""
-        due = await asyncio.to_thread(self.ex.store.due_messages, 5000)
-        now = time.monotonic()
-        by_peer: dict[str, list[dict[str, Any]]] = {}
-        for row in due:
-            if int(row["id"]) not in self._sending:
-                by_peer.setdefault(row["peer"], []).append(row)
-        size, started = self.ex.settings.batch_size, 0
-        for peer, rows in by_peer.items():
-            if self._peer_paused_until.get(peer, 0.0) > now:
+        size, started, now = self.ex.settings.batch_size, 0, time.monotonic()
+        for peer in self.ex.peers:
+            free = self.in_flight - self._peer_batches.get(peer, 0)
+            if free <= 0 or self._peer_paused_until.get(peer, 0.0) > now:
                 continue
+            rows = await asyncio.to_thread(self.ex.store.due_messages, free * size,
+                                           peer=peer, exclude=set(self._sending))
             for start in range(0, len(rows), size):
-                if self._peer_batches.get(peer, 0) >= self.in_flight:
-                    break
                 batch = rows[start : start + size]
                 self._sending.update(int(r["id"]) for r in batch)
                 self._peer_batches[peer] = self._peer_batches.get(peer, 0) + 1
@@ -125,6 +120,12 @@ class DeliveryWorker:
                 self._batches.add(task)
                 task.add_done_callback(partial(self._batch_done, peer, batch, nudge))
                 started += 1
+        # Messages to parties that are no longer peers (a new network file): each send
+        # fails with its reason and is retried with backoff, as for an unreachable peer.
+        strays = await asyncio.to_thread(self.ex.store.due_messages, size,
+                                         not_to=set(self.ex.peers), exclude=set(self._sending))
+        for peer in sorted({str(r["peer"]) for r in strays}):
+            await self._send_batch(peer, [r for r in strays if r["peer"] == peer])
         return started
 
     def _batch_done(self, peer: str, batch: Sequence[dict[str, Any]], nudge: asyncio.Event,

@@ -8,7 +8,7 @@ The TAXII outbox drain and share outcomes are in ``exchange_outbox``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -185,12 +185,21 @@ class ExchangeStore:
         with self._begin() as conn:
             enqueue_message(conn, peer, kind, body, ref)
 
-    def due_messages(self, limit: int) -> list[Row]:
+    def due_messages(self, limit: int, *, peer: str | None = None,
+                     not_to: Collection[str] = (), exclude: Collection[int] = ()) -> list[Row]:
+        """Pending messages due now, oldest first: to ``peer`` only when given, to none of
+        ``not_to``, and without the ids in ``exclude`` (e.g. those on the wire)."""
         m = exchange_messages
+        stmt = select(m).where(m.c.state == "pending", m.c.next_attempt_us <= now_us())
+        if peer is not None:
+            stmt = stmt.where(m.c.peer == peer)
+        if not_to:
+            stmt = stmt.where(m.c.peer.not_in(sorted(not_to)))
+        if exclude:
+            stmt = stmt.where(m.c.id.not_in(sorted(exclude)))
         with self._connect() as conn:
             return [dict(r) for r in conn.execute(
-                select(m).where(m.c.state == "pending", m.c.next_attempt_us <= now_us())
-                .order_by(m.c.id).limit(limit)).mappings()]
+                stmt.order_by(m.c.id).limit(limit)).mappings()]
 
     def messages_done(self, ids: Sequence[int]) -> None:
         with self._begin() as conn:
