@@ -19,7 +19,7 @@ from tisa.errors import InvalidInput
 def load_json(data: bytes | str, where: str) -> object:
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{where}: not UTF-8") from exc
     except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN
@@ -30,9 +30,7 @@ def load_json(data: bytes | str, where: str) -> object:
 
 def canonical_json(value: object) -> bytes:
     """Sorted keys, compact separators, UTF-8 (no ``\\u`` escapes for non-ASCII)."""
-    text = json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    text = _ENCODER.encode(value)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate, as from "\ud800"
@@ -89,6 +87,12 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: ``json.loads``/``json.dumps`` with options build a new codec on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
 
 
 # -- JSON values that have one canonical text --------------------------------
