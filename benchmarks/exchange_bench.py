@@ -150,7 +150,7 @@ def throughput(nodes: Nodes, items: int, **marking_extra: Any) -> tuple[float, f
         if success == want:
             pending.pop(0)
         else:
-            time.sleep(0.02)
+            time.sleep(0.05)
     rate = items / (time.perf_counter() - start)
     return rate, (nodes.cpu_seconds() - cpu) * 1000 / items
 
