@@ -14,11 +14,12 @@ from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tisa.api.auth import Authenticator, Busy, parse_basic
+from tisa.api.bodies import BodyTooLarge, BodyUnreadable, read_body
 from tisa.api.paging import BadNextToken
 from tisa.api.service import CollectionInfo, PageResult, TaxiiNode
 from tisa.api.stix_input import InvalidStix, MalformedRequest
@@ -173,25 +174,12 @@ class TaxiiApp:
         return self.node.collection(request.path_params["collection_id"])
 
     async def _body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                raise HttpError(400, "Bad Request", "Content-Length is not a number") from None
-            if size > self.max_content_length:
-                raise self._too_large()
-        chunks: list[bytes] = []
-        total = 0
         try:
-            async for chunk in request.stream():
-                total += len(chunk)
-                if total > self.max_content_length:
-                    raise self._too_large()
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise HttpError(400, "Bad Request", "the client went away mid-body") from None
-        return b"".join(chunks)
+            return await read_body(request, self.max_content_length)
+        except BodyTooLarge:
+            raise self._too_large() from None
+        except BodyUnreadable as exc:
+            raise HttpError(400, "Bad Request", str(exc)) from None
 
     def _too_large(self) -> HttpError:
         return HttpError(
