@@ -29,6 +29,10 @@ TOPIC_PATTERN = TOPIC_LABEL
 STIX_ID_PATTERN = re.compile(
     r"[a-z][a-z0-9-]*--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
+#: STIX types are at most 250 characters, so identifiers at most 250 + 2 + 36
+MAX_STIX_ID = 288
+#: an item's version (a STIX timestamp, as a rule) is at most this long
+MAX_VERSION = 64
 TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 DAY_PATTERN = re.compile(r"\d{4}-\d\d-\d\d")
 
@@ -184,5 +188,14 @@ def _parses(value: str) -> bool:
 
 
 def check_stix_id(value: str, where: str) -> None:
+    if isinstance(value, str) and len(value) > MAX_STIX_ID:
+        raise fail(where, f"{len(value)} characters; a STIX identifier has at most {MAX_STIX_ID}")
     if not isinstance(value, str) or not STIX_ID_PATTERN.fullmatch(value):
         raise fail(where, f"{value!r} is not a STIX identifier like bundle--<uuid>")
+
+
+def check_version(value: str, where: str) -> None:
+    """An item version: non-empty text of at most ``MAX_VERSION`` characters."""
+    check_text(value, where)
+    if len(value) > MAX_VERSION:
+        raise fail(where, f"{len(value)} characters; at most {MAX_VERSION}")

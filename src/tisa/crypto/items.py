@@ -30,9 +30,9 @@ from tisa.crypto._statement_base import (
     check_hex,
     check_level,
     check_stix_id,
-    check_text,
     check_timestamp,
     check_topic,
+    check_version,
     fail,
     normalized_set,
     sha256_hex,
@@ -95,7 +95,7 @@ class ItemStatement(Statement):
         if (self.path[0], self.path[-1]) != (self.originator, self.recipient):
             raise fail(w, "path must run from the originator to the recipient")
         check_stix_id(self.item_id, f"{w}: item_id")
-        check_text(self.item_version, f"{w}: item_version")
+        check_version(self.item_version, f"{w}: item_version")
         check_level(self.level, f"{w}: level")
         object.__setattr__(self, "topics", normalized_set(self.topics, f"{w}: topics"))
         for topic in self.topics:

@@ -185,6 +185,8 @@ def _mutated(statement: Statement, **changes: Any) -> bytes:
         ({"path": ["KOR", "KOR", "JPN"]}, "distinct"),
         ({"item_id": "bundle-1"}, "STIX identifier"),
         ({"item_version": ""}, "non-empty"),
+        ({"item_version": "v" * 65}, "65 characters; at most 64"),
+        ({"item_id": "x" * 251 + "--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"}, "at most 288"),
         ({"created": "2019-09-02T10:00:00+09:00"}, "RFC 3339"),
         ({"created": "2019-02-30T10:00:00Z"}, "RFC 3339"),
         ({"nonce": "ABC"}, "hex"),
