@@ -22,6 +22,9 @@ from tisa.config import load_node_settings, node_public_key, node_seal_public_ke
 from tisa.exchange.context import Exchange
 from tisa.exchange.worker import DeliveryWorker
 
+#: what a peer's request carries (the node answers 415 to anything else)
+PEER_HEADERS = {"Content-Type": "application/json"}
+
 
 def endpoint(code: str) -> str:
     return f"http://{code.lower()}.test"

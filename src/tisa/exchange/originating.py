@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement, new_item_statement
 from tisa.crypto.signed import sign_statement, verify_statement
 from tisa.crypto.statements import ReceiptStatement
-from tisa.errors import TisaError, VerificationError
+from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, now_text
+from tisa.exchange.messages import ConsentRequestMessage, DroppedMessage, ReceiptMessage
 from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.ledger.entries import EntryKind
 from tisa.ledger.log_names import log_verifier
@@ -160,23 +160,43 @@ def _originator(sent: dict[str, object]) -> str:
     return str(json.loads(parse_envelope(str(sent["envelope"])).payload)["originator"])
 
 
-def on_consent_request(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
+def on_consent_request(ex: Exchange, hub: str, message: ConsentRequestMessage) -> Result:
     """A hub asks to relay an item (it is the next hop), or a receiver asks to share it
     onward (it is the final recipient, asking for someone else)."""
-    digest = str(message["envelope_sha256"])
-    recipient = str(message["recipient"])
+    digest, recipient, request_id = message.envelope_sha256, message.recipient, message.request_id
     sent = ex.store.sent(digest)
     relay = sent is not None and sent["next_hop"] == hub and sent["recipient"] == recipient
     onward = sent is not None and sent["recipient"] == hub and recipient not in (hub, ex.party)
     if sent is None or not (relay or onward):
         raise VerificationError("consent request refused",
                                 detail=f"{hub} asks consent for {digest}, not sent to it")
-    request_id = str(message["request_id"])
+    where = f"consent request {request_id}"
+    if message.item_id != sent["item_id"]:
+        raise InvalidInput(f"{where}: item_id {message.item_id} is not the item sent in "
+                           f"{digest} ({sent['item_id']})")
+    version = ItemStatement.from_bytes(parse_envelope(str(sent["envelope"])).payload).item_version
+    if message.item_version != version:
+        raise InvalidInput(f"{where}: item_version {message.item_version!r} is not the "
+                           f"version sent ({version!r})")
+    if onward and recipient not in ex.network.network.parties:
+        raise Denied(f"{where}: recipient {recipient} is not a party in {ex.party}'s network")
+    known = ex.store.consent_request(request_id)
+    if known is not None:
+        if (known["envelope_sha256"], known["holder"], known["recipient"]) != (
+                digest, hub, recipient):
+            raise Denied(f"{where}: this request_id already names another request")
+        return {"outcome": "accepted"}  # the same request again: nothing new
+    if relay and (state := ex.store.share_state(digest)) in ("success", "failure"):
+        raise Denied(f"{where}: the share of {sent['item_id']} to {recipient} has already "
+                     f"ended ({state}); there is nothing to consent to")
+    if (open_ := ex.store.open_consent_request(envelope_sha256=digest, holder=hub,
+                                               recipient=recipient)) is not None:
+        raise Denied(f"{where}: consent request {open_['id']} for this envelope, holder "
+                     f"{hub} and recipient {recipient} is already open")
     added = ex.store.add_consent_request(
-        id=request_id, item_id=str(sent["item_id"]), item_version=str(message["item_version"]),
-        envelope_sha256=digest, originator=ex.party, holder=hub,
-        recipient=recipient, requested_us=_us(str(message["requested_at"])),
-        expires_us=_us(str(message["expires_at"])))
+        id=request_id, item_id=message.item_id, item_version=message.item_version,
+        envelope_sha256=digest, originator=ex.party, holder=hub, recipient=recipient,
+        requested_us=message.requested_us, expires_us=message.expires_us)
     if added and relay:
         ex.store.finish_share(digest, state="pending", message=(
             f"held at {hub}; consent request {request_id} awaits {ex.party}'s answer "
@@ -184,10 +204,8 @@ def on_consent_request(ex: Exchange, hub: str, message: dict[str, JsonValue]) ->
     return {"outcome": "accepted"}
 
 
-def on_forwarded_receipt(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
-    receipt = message["receipt"]
-    if not isinstance(receipt, str):
-        raise VerificationError("receipt refused", detail="receipt is not envelope text")
+def on_forwarded_receipt(ex: Exchange, hub: str, message: ReceiptMessage) -> Result:
+    receipt = message.receipt
     digest = ReceiptStatement.from_bytes(parse_envelope(receipt).payload).envelope_sha256
     sent = ex.store.sent(digest)
     if sent is None or sent["next_hop"] != hub:
@@ -198,20 +216,16 @@ def on_forwarded_receipt(ex: Exchange, hub: str, message: dict[str, JsonValue]) 
     return {"outcome": "accepted"}
 
 
-def on_dropped(ex: Exchange, hub: str, message: dict[str, JsonValue]) -> Result:
-    digest = str(message["envelope_sha256"])
+def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:
+    digest = message.envelope_sha256
     sent = ex.store.sent(digest)
     if sent is None or sent["next_hop"] != hub:
         raise VerificationError("notice refused", detail=f"{hub} drops {digest}, not its own")
     ex.store.finish_share(digest, state="failure",
-                          message=f"dropped by {hub}: {message.get('reason', 'no reason')}")
+                          message=f"dropped by {hub}: {message.reason or 'no reason given'}")
     for request in ex.store.consent_requests():
         if request["envelope_sha256"] == digest:
             ex.store.answer_consent(request["id"], state="expired",
-                                    reason=str(message.get("reason", "")), message=None)
+                                    reason=message.reason, message=None)
     return {"outcome": "accepted"}
 
-
-def _us(text: str) -> int:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    return int(moment.timestamp() * 1_000_000)

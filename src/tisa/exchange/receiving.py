@@ -11,12 +11,11 @@ Anything that fails is refused with its reason logged (and a ``refused`` log ent
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tisa.crypto._encoding import JsonValue
+from tisa.crypto._encoding import JsonValue, load_json
 from tisa.crypto.dsse import Envelope, parse_envelope
 from tisa.crypto.items import ItemStatement, item_content
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
@@ -24,7 +23,14 @@ from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStat
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
 from tisa.exchange.context import Exchange, log, now_text
-from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, DROPPED, ITEM, RECEIPT, Request
+from tisa.exchange.messages import (
+    ConsentMessage,
+    ConsentRequestMessage,
+    ItemMessage,
+    ReceiptMessage,
+    parse_message,
+)
+from tisa.exchange.protocol import ITEM, RECEIPT, Request
 from tisa.exchange.remarking import received_parts
 from tisa.exchange.routing import require_route
 from tisa.ledger.entries import EntryKind, LogEntry, format_time
@@ -89,21 +95,21 @@ def _handle_messages(ex: Exchange, request: Request, results: list[Result | None
                      arrivals: list[Arrival], envelopes: dict[str, Envelope]) -> None:
     for i, message in enumerate(request.messages):
         try:
-            kind = message["kind"]
-            if kind == ITEM:
-                outcome = _item(ex, request.sender, i, message, envelopes)
+            parsed = parse_message(message)
+            if isinstance(parsed, ItemMessage):
+                outcome = _item(ex, request.sender, i, parsed, envelopes)
                 if isinstance(outcome, Arrival):
                     arrivals.append(outcome)
                     continue
                 results[i] = outcome
-            elif kind == CONSENT_REQUEST:
-                results[i] = originating.on_consent_request(ex, request.sender, message)
-            elif kind == CONSENT:
-                results[i] = relaying.on_consent(ex, request.sender, message)
-            elif kind == RECEIPT:
-                results[i] = originating.on_forwarded_receipt(ex, request.sender, message)
-            elif kind == DROPPED:
-                results[i] = originating.on_dropped(ex, request.sender, message)
+            elif isinstance(parsed, ConsentRequestMessage):
+                results[i] = originating.on_consent_request(ex, request.sender, parsed)
+            elif isinstance(parsed, ConsentMessage):
+                results[i] = relaying.on_consent(ex, request.sender, parsed)
+            elif isinstance(parsed, ReceiptMessage):
+                results[i] = originating.on_forwarded_receipt(ex, request.sender, parsed)
+            else:
+                results[i] = originating.on_dropped(ex, request.sender, parsed)
         except VerificationError as exc:
             results[i] = refuse(ex, request.sender, message, str(exc), exc.detail)
         except (InvalidInput, Denied, KeyError) as exc:
@@ -127,19 +133,16 @@ def refuse(ex: Exchange, sender: str, message: dict[str, JsonValue], reason: str
     return {"outcome": "refused", "reason": reason}
 
 
-def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue],
+def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
           envelopes: dict[str, Envelope]) -> Result | Arrival:
-    text = message["item"]
-    if not isinstance(text, str):
-        raise InvalidInput("item must be DSSE envelope text")
+    text = message.item
     envelope = envelopes.get(text) or parse_envelope(text)
     verified = verify_statement(envelope, ex.trusted_keys, ItemStatement)
     item = verified.statement
     me = ex.party
     if me in item.path[1:-1]:
         return relaying.on_item_to_relay(ex, sender, verified, text)
-    relay = message.get("relay")
-    consent = message.get("consent")
+    relay, consent = message.relay, message.consent
     if item.recipient == me:
         receipt = ex.store.receipt_for(verified.envelope_sha256)
         if receipt is not None:
@@ -168,13 +171,12 @@ def _item(ex: Exchange, sender: str, index: int, message: dict[str, JsonValue],
     stix = content.get("stix")
     if not isinstance(stix, str):
         raise InvalidInput("item content must carry the STIX object as text ('stix')")
-    data = json.loads(stix)
+    data = load_json(stix, f"item {item.item_id}: content stix")  # InvalidInput if not JSON
     if not isinstance(data, dict) or data.get("id") != item.item_id:
         raise VerificationError("item refused", detail="content id is not the signed item_id")
     parts = received_parts(ex.network.network, me, item, data)
     return Arrival(index=index, item=verified, envelope=text,
-                   relay=relay if isinstance(relay, str) else None,
-                   consent=consent if isinstance(consent, str) else None,
+                   relay=relay, consent=consent,
                    stix=data, version_us=parts[-1].version_us, parts=parts)
 
 

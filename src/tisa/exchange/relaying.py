@@ -21,6 +21,7 @@ from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
 from tisa.errors import Denied, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log
+from tisa.exchange.messages import ConsentMessage, bounded_reason
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
 from tisa.exchange.routing import hub_route, require_route
 from tisa.ledger.entries import EntryKind
@@ -75,10 +76,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
     return {"outcome": "held", "detail": detail}
 
 
-def on_consent(ex: Exchange, sender: str, message: dict[str, JsonValue]) -> Result:
-    text = message["consent"]
-    if not isinstance(text, str):
-        raise VerificationError("consent refused", detail="consent is not envelope text")
+def on_consent(ex: Exchange, sender: str, message: ConsentMessage) -> Result:
+    text = message.consent
     verified = verify_statement(parse_envelope(text), {sender: ex.trusted_keys[sender]},
                                 ConsentStatement)
     consent = verified.statement
@@ -193,7 +192,8 @@ def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
 def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
           kind: EntryKind) -> int:
     digest, originator = str(held["envelope_sha256"]), str(held["originator"])
-    body = json.dumps({"kind": DROPPED, "envelope_sha256": digest, "reason": reason})
+    body = json.dumps({"kind": DROPPED, "envelope_sha256": digest,
+                       "reason": bounded_reason(reason)})  # as the originator takes it
     if not ex.store.update_held(digest, expect=expect, state="dropped",
                                 messages=[(originator, DROPPED, body, digest)]):
         return 0

@@ -9,7 +9,7 @@ import uuid
 from functools import lru_cache
 from typing import Any, Final
 
-from tisa.api.stix_input import read_object
+from tisa.api.stix_input import InvalidStix, read_object
 from tisa.crypto.items import ItemStatement
 from tisa.model.item_marking import TISA_MARKING_EXTENSION, _is_known_tlp
 from tisa.model.levels import REFERENCE_LEVELS
@@ -74,6 +74,9 @@ def received_parts(network: Network, receiver: str, item: ItemStatement,
     definition = _definition_part(receiver, native, item.originator, item.topics,
                                   item.rel_to, item.consent_to, rank)
     remarked = dict(stix)
-    kept = [r for r in stix.get("object_marking_refs", []) if _is_known_tlp(r)]
+    refs = stix.get("object_marking_refs", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InvalidStix(f"{item.item_id}: object_marking_refs must be a list of identifiers")
+    kept = [r for r in refs if _is_known_tlp(r)]
     remarked["object_marking_refs"] = [definition.object_id, *kept]
     return [definition, _part(1, remarked, rank, frozenset(item.topics))]

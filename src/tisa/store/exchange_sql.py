@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from tisa.store import tables as t
 from tisa.store.exchange_outbox import (
     NotSent,
     OutboxItem,
@@ -348,6 +349,21 @@ class ExchangeStore:
 
     def consent_request(self, request_id: str) -> Row | None:
         return self._one(select(consent_requests).where(consent_requests.c.id == request_id))
+
+    def open_consent_request(self, *, envelope_sha256: str, holder: str, recipient: str
+                             ) -> Row | None:
+        """The open request for this envelope, holder and recipient, if there is one."""
+        c = consent_requests
+        return self._one(select(c).where(
+            c.c.envelope_sha256 == envelope_sha256, c.c.holder == holder,
+            c.c.recipient == recipient, c.c.state == "open").order_by(c.c.requested_us))
+
+    def share_state(self, envelope_sha256: str) -> str | None:
+        """The state of the share that sent this envelope (None: this node did not)."""
+        ob, es = t.outbox, exchange_sent
+        row = self._one(select(ob.c.state).join(es, es.c.outbox_id == ob.c.id)
+                        .where(es.c.envelope_sha256 == envelope_sha256))
+        return None if row is None else str(row["state"])
 
     def answer_consent(self, request_id: str, *, state: str, reason: str,
                        message: tuple[str, str, str, str] | None) -> bool:
