@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from conftest import auth
-from exchange_cluster import Cluster, endpoint
+from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import func, select
 from stix_samples import indicator, tisa_marking
 
@@ -58,7 +58,8 @@ def test_same_envelope_twice_is_stored_once_with_the_same_receipt(tmp_path: Path
             sent = conn.execute(select(exchange_sent)).mappings().one()
         body, _ = sign_request(c["KOR"].exchange, "JPN",
                                [{"kind": "item", "item": sent["envelope"]}])
-        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body,
+                                headers=PEER_HEADERS)
         result = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results[0]
         assert result == {"outcome": "received", "receipt": sent["receipt"]}
         assert [o["id"] for o in await c.inbox("JPN")].count(item["id"]) == 1
@@ -66,3 +67,4 @@ def test_same_envelope_twice_is_stored_once_with_the_same_receipt(tmp_path: Path
             assert conn.execute(select(func.count()).select_from(exchange_received)
                                 ).scalar_one() == 1
     c.run(go())
+

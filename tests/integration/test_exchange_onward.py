@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import NETWORK
-from exchange_cluster import Cluster, endpoint
+from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import select
 from stix_samples import indicator, tisa_marking
 
@@ -95,7 +95,8 @@ def test_onward_without_consent_is_refused(tmp_path: Path) -> None:
         with c["JPN"].exchange.store.engine.connect() as conn:
             text = conn.execute(select(exchange_received.c.envelope)).scalar_one()
         body, _ = sign_request(c["JPN"].exchange, "AUS", [{"kind": "item", "item": text}])
-        r = await c.client.post(endpoint("AUS") + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint("AUS") + "/exchange/v1/messages", content=body,
+                                headers=PEER_HEADERS)
         result = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results[0]
         assert result["outcome"] == "refused"
         assert await c.inbox("AUS") == []

@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from conftest import Server
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import select, update
@@ -162,6 +165,25 @@ def reply_results(r: httpx.Response) -> tuple[dict[str, Any], ...]:
     return BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
 
 
+def test_a_peer_request_must_be_json(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, ("KOR", "JPN"))
+
+    async def go() -> None:
+        for headers in ({"Content-Type": "text/plain"}, {},
+                        {"Content-Type": "application/json; charset=latin-1"}):
+            body, _ = sign_request(c["KOR"].exchange, "JPN", [item_message(c)])
+            r = await c.client.post(URL, content=body, headers=headers)
+            assert r.status_code == 415, (headers, r.text)
+            assert r.json()["title"] == "Unsupported Media Type"
+            assert "application/json" in r.json()["description"]
+        assert await c.inbox("JPN") == []
+        body, _ = sign_request(c["KOR"].exchange, "JPN", [item_message(c)])
+        r = await c.client.post(URL, content=body,
+                                headers={"Content-Type": "Application/JSON; charset=UTF-8"})
+        assert reply_results(r)[0]["outcome"] == "received"
+    c.run(go())
+
+
 def test_an_item_whose_content_is_not_json_is_refused_alone(tmp_path: Path) -> None:
     c = Cluster(tmp_path, ("KOR", "JPN"))
     statement = new_item_statement(
@@ -275,3 +297,30 @@ def test_consent_requests_for_ended_shares_or_twice_open_are_refused(tmp_path: P
         assert "has already ended (failure)" in str(late["reason"])
         assert kor.store.consent_requests() == []
     c.run(go())
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_an_oversized_peer_request_is_cut_off_while_it_streams(server: Server) -> None:
+    """256 MiB chunked (no Content-Length) at a node whose cap is 10 MiB: 413, and the
+    node's peak memory does not grow by anything like the body."""
+    pid = server.process.pid
+    before = _peak_rss_kib(pid)
+
+    def chunks() -> Iterator[bytes]:
+        piece = b" " * (1 << 20)
+        for _ in range(256):
+            yield piece
+
+    r = httpx.post(server.url + "/exchange/v1/messages", content=chunks(),
+                   headers=PEER_HEADERS, timeout=120)
+    assert r.status_code == 413
+    assert r.json() == {"title": "Content Too Large", "description": "the request is too large"}
+    grown_mib = (_peak_rss_kib(pid) - before) / 1024
+    assert grown_mib < 64, f"peak memory grew by {grown_mib:.0f} MiB"

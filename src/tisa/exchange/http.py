@@ -1,9 +1,12 @@
 """The exchange layer's HTTP surface, added to the node's Starlette app.
 
 Peers: ``POST /exchange/v1/messages`` — a signed batch in, a signed reply out. A body that
-is not an envelope is 400; one that does not verify (unknown peer, bad signature, not
-addressed to this node, stale, replayed) is 403; both with the same generic body whatever
-went wrong (details in the node's log), and nothing changes.
+is not ``application/json`` is 415; one over ``max_content_length`` is 413 as soon as the
+stream passes it (the rest is never read); one that is not an envelope is 400; one that
+does not verify (unknown peer, bad signature, not addressed to this node, stale, replayed)
+is 403; 400 and 403 with the same generic body whatever went wrong (details in the node's
+log), and nothing changes. A malformed message inside a batch that verified is refused on
+its own, in the reply (``tisa.exchange.messages``).
 
 Analysts (admin users, HTTP Basic as for TAXII): ``GET /exchange/v1/consent/``,
 ``POST /exchange/v1/consent/{id}/approve``, ``POST /exchange/v1/consent/{id}/deny``
@@ -21,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tisa.api.auth import Authenticator, parse_basic
+from tisa.api.bodies import BodyTooLarge, BodyUnreadable, read_body
 from tisa.errors import Conflict, InvalidInput, NotFound, VerificationError
 from tisa.exchange import receiving
 from tisa.exchange.consent import ConsentDesk
@@ -40,13 +44,28 @@ def _error(status: int, title: str, description: str) -> Response:
                     status, headers=headers, media_type=JSON)
 
 
+def _is_json(content_type: str | None) -> bool:
+    """``application/json``, with at most a UTF-8 ``charset`` parameter."""
+    if content_type is None:
+        return False
+    media, *params = (p.strip().lower() for p in content_type.split(";"))
+    return media == JSON and all(p.replace('"', "") in ("charset=utf-8", "") for p in params)
+
+
 def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -> list[Route]:
     desk = ConsentDesk(party=ex.party, store=ex.store, signing_key=ex.signing_key)
 
     async def messages(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > max_body:
+        if not _is_json(request.headers.get("content-type")):
+            return _error(415, "Unsupported Media Type",
+                          "post the signed batch as Content-Type: application/json")
+        try:
+            body = await read_body(request, max_body)
+        except BodyTooLarge:
             return _error(413, "Content Too Large", "the request is too large")
+        except BodyUnreadable as exc:
+            log.warning("%s: unreadable peer request: %s", ex.party, exc)
+            return _error(400, "Bad Request", "the request is not a valid exchange envelope")
         try:
             envelope = parse_request(body)
             verified = await run_in_threadpool(verify_request, ex, envelope)
