@@ -3,6 +3,7 @@ the same envelope delivered twice is stored once and answered with the same rece
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -68,3 +69,37 @@ def test_same_envelope_twice_is_stored_once_with_the_same_receipt(tmp_path: Path
                                 ).scalar_one() == 1
     c.run(go())
 
+
+def test_consent_answers_take_only_their_documented_bodies(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, as_of={k: date(2015, 6, 1) for k in ("KOR", "USA", "JPN")})
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        [request] = (await c.client.get(KOR, auth=auth("admin"))).json()["requests"]
+        deny, approve = f"{KOR}{request['id']}/deny", f"{KOR}{request['id']}/approve"
+        bad = [
+            (deny, b"[1, 2]", "must be a JSON object"),
+            (deny, b'{"reasn": "typo"}', "unknown field(s) 'reasn'"),
+            (deny, b'{"reason": 5}', "reason: must be a string, not a number"),
+            (deny, json.dumps({"reason": "x" * 1001}).encode(), "at most 1000"),
+            (deny, b"{not json", "not valid JSON"),
+            (approve, b'{"reason": "why"}', "unknown field(s) 'reason'"),
+            (approve, b"null", "must be a JSON object"),
+        ]
+        for url, body, why in bad:
+            r = await c.client.post(url, content=body, auth=auth("admin"),
+                                    headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (body, r.text)
+            assert set(r.json()) == {"title", "description"}
+            assert why in r.json()["description"], (body, r.text)
+        huge = await c.client.post(deny, content=b" " * (11 * 1024 * 1024), auth=auth("admin"))
+        assert huge.status_code == 413
+        assert [r["id"] for r in c["KOR"].exchange.store.consent_requests()] == [request["id"]]
+        r = await c.client.post(deny, json={"reason": "not for JPN"}, auth=auth("admin"))
+        assert r.status_code == 200 and r.json() == {"id": request["id"], "decision": "deny"}
+        done = await c.status("KOR", status["id"])
+        assert "not for JPN" in " | ".join(f["message"] for f in done["failures"]), done
+    c.run(go())

@@ -18,6 +18,7 @@ from tisa.crypto.signed import sign_statement
 from tisa.crypto.statements import ConsentStatement
 from tisa.errors import Conflict, NotFound
 from tisa.exchange.context import now_text
+from tisa.exchange.messages import check_reason
 from tisa.exchange.protocol import CONSENT
 from tisa.store.exchange_sql import ExchangeStore
 from tisa.store.sql import now_us
@@ -47,7 +48,7 @@ class ConsentDesk:
         self._answer(request_id, "approve", "")
 
     def deny(self, request_id: str, reason: str = "") -> None:
-        self._answer(request_id, "deny", reason)
+        self._answer(request_id, "deny", check_reason(reason))
 
     def _answer(self, request_id: str, decision: str, reason: str) -> None:
         request = self.store.consent_request(request_id)

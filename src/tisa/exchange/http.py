@@ -9,8 +9,9 @@ log), and nothing changes. A malformed message inside a batch that verified is r
 its own, in the reply (``tisa.exchange.messages``).
 
 Analysts (admin users, HTTP Basic as for TAXII): ``GET /exchange/v1/consent/``,
-``POST /exchange/v1/consent/{id}/approve``, ``POST /exchange/v1/consent/{id}/deny``
-(optional JSON body ``{"reason": "..."}``).
+``POST /exchange/v1/consent/{id}/approve`` (no body, or ``{}``),
+``POST /exchange/v1/consent/{id}/deny`` (no body, or ``{"reason": "..."}``); any other
+body is 400 saying what is wrong.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from starlette.routing import Route
 
 from tisa.api.auth import Authenticator, parse_basic
 from tisa.api.bodies import BodyTooLarge, BodyUnreadable, read_body
+from tisa.crypto._encoding import load_json
 from tisa.errors import Conflict, InvalidInput, NotFound, VerificationError
 from tisa.exchange import receiving
 from tisa.exchange.consent import ConsentDesk
 from tisa.exchange.context import Exchange, log
+from tisa.exchange.messages import check_reason
 from tisa.exchange.protocol import parse_request, sign_reply, verify_request
 
 JSON = "application/json"
@@ -50,6 +53,27 @@ def _is_json(content_type: str | None) -> bool:
         return False
     media, *params = (p.strip().lower() for p in content_type.split(";"))
     return media == JSON and all(p.replace('"', "") in ("charset=utf-8", "") for p in params)
+
+
+def _answer_body(raw: bytes, decision: str) -> dict[str, str]:
+    """An answer's optional JSON body: ``{"reason": "..."}`` for a denial, ``{}`` (or
+    nothing) for an approval. Anything else is ``InvalidInput`` saying what is wrong."""
+    allowed = "{\"reason\": \"...\"}" if decision == "deny" else "{}"
+    if not raw.strip():
+        return {}
+    try:
+        data = load_json(raw, "the body")
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc}; send {allowed} or no body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"the body must be a JSON object, {allowed}")
+    fields = {"reason"} if decision == "deny" else set()
+    if unknown := sorted(set(data) - fields):
+        raise InvalidInput(f"the body has unknown field(s) {', '.join(map(repr, unknown))}; "
+                           f"send {allowed}")
+    if "reason" in data:
+        return {"reason": check_reason(data["reason"])}
+    return {}
 
 
 def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -> list[Route]:
@@ -100,24 +124,26 @@ def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -
         request_id = request.path_params["request_id"]
         if request.path_params["decision"] not in ("approve", "deny"):
             return _error(404, "Not Found", "answer with .../approve or .../deny")
-        reason = ""
-        if request.path_params["decision"] == "deny":
-            raw = await request.body()
-            try:
-                data = json.loads(raw) if raw.strip() else {}
-                reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
-            except ValueError:
-                return _error(400, "Bad Request", 'the body must be {"reason": "..."}')
+        decision = request.path_params["decision"]
         try:
-            if request.path_params["decision"] == "approve":
+            fields = _answer_body(await read_body(request, max_body), decision)
+        except BodyTooLarge:
+            return _error(413, "Content Too Large", "the request is too large")
+        except (BodyUnreadable, InvalidInput) as exc:
+            return _error(400, "Bad Request", str(exc))
+        reason = fields.get("reason", "")
+        try:
+            if decision == "approve":
                 await run_in_threadpool(desk.approve, request_id)
             else:
                 await run_in_threadpool(desk.deny, request_id, reason)
         except NotFound as exc:
             return _error(404, "Not Found", exc.diagnostics())
+        except InvalidInput as exc:
+            return _error(400, "Bad Request", exc.diagnostics())
         except Conflict as exc:
             return _error(409, "Conflict", exc.diagnostics())
-        return _json({"id": request_id, "decision": request.path_params["decision"]})
+        return _json({"id": request_id, "decision": decision})
 
     return [
         Route("/exchange/v1/messages", messages, methods=["POST"]),
