@@ -168,8 +168,9 @@ def on_consent_request(ex: Exchange, hub: str, message: ConsentRequestMessage) -
     relay = sent is not None and sent["next_hop"] == hub and sent["recipient"] == recipient
     onward = sent is not None and sent["recipient"] == hub and recipient not in (hub, ex.party)
     if sent is None or not (relay or onward):
-        raise VerificationError("consent request refused",
-                                detail=f"{hub} asks consent for {digest}, not sent to it")
+        raise Denied(f"{hub} asks {ex.party}'s consent for an item {ex.party} did not send "
+                     f"to it (envelope {digest}); {ex.party} answers the hub it relayed the "
+                     "item through, or the recipient it sent the item to, only")
     where = f"consent request {request_id}"
     if message.item_id != sent["item_id"]:
         raise InvalidInput(f"{where}: item_id {message.item_id} is not the item sent in "
@@ -209,8 +210,8 @@ def on_forwarded_receipt(ex: Exchange, hub: str, message: ReceiptMessage) -> Res
     digest = ReceiptStatement.from_bytes(parse_envelope(receipt).payload).envelope_sha256
     sent = ex.store.sent(digest)
     if sent is None or sent["next_hop"] != hub:
-        raise VerificationError("receipt refused", detail=f"{hub} forwards a receipt for "
-                                f"{digest}, which was not relayed through it")
+        raise Denied(f"{hub} forwards a receipt for envelope {digest}, which {ex.party} did "
+                     f"not relay through {hub}")
     if not _accept_receipt(ex, sent, receipt):
         raise VerificationError("receipt refused", detail="forwarded receipt did not verify")
     return {"outcome": "accepted"}
@@ -220,7 +221,7 @@ def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:
     digest = message.envelope_sha256
     sent = ex.store.sent(digest)
     if sent is None or sent["next_hop"] != hub:
-        raise VerificationError("notice refused", detail=f"{hub} drops {digest}, not its own")
+        raise Denied(f"{hub} drops envelope {digest}, which {ex.party} did not send to it")
     ex.store.finish_share(digest, state="failure",
                           message=f"dropped by {hub}: {message.reason or 'no reason given'}")
     for request in ex.store.consent_requests():

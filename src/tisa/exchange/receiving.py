@@ -6,6 +6,9 @@ in ``inbox`` re-marked (Art. 4) beside the originator's exact envelope, a ``rece
 entry goes into the transparency log, and a signed receipt carrying its tlog-proof goes
 back. The same envelope delivered again gets the same receipt and is stored once.
 Anything that fails is refused with its reason logged (and a ``refused`` log entry).
+What the sender learns: a rule's refusal (``Denied``: route, consent, addressing) carries
+its specific reason back; a verification failure (``VerificationError``: signature,
+tampering) only says ``item refused`` — the detail stays in this node's log.
 """
 
 from __future__ import annotations
@@ -153,8 +156,8 @@ def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
             _check_relayed(ex, sender, verified, relay, consent)
             require_route(ex, item, holder=None, path=item.path)
         else:
-            raise VerificationError("item refused", detail=f"{item.item_id}: path "
-                                    f"{item.path} does not fit a delivery by {sender}")
+            raise Denied(f"{item.item_id}: path {' -> '.join(item.path)} does not fit a "
+                         f"delivery by {sender}")
         content = item_content(item, ex.seal_key)
     elif item.recipient == sender and sender != item.originator:
         receipt = ex.store.receipt_for(verified.envelope_sha256)
@@ -166,8 +169,8 @@ def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
             raise Denied(f"{item.item_id} is sealed to {item.recipient}; it cannot go onward")
         content = item_content(item)
     else:
-        raise VerificationError("item refused", detail=f"{item.item_id} names recipient "
-                                f"{item.recipient}, not {me} (sent by {sender})")
+        raise Denied(f"{item.item_id} names recipient {item.recipient}, not {me} "
+                     f"(sent by {sender})")
     stix = content.get("stix")
     if not isinstance(stix, str):
         raise InvalidInput("item content must carry the STIX object as text ('stix')")
@@ -184,7 +187,7 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
                    relay_text: JsonValue | None, consent_text: JsonValue | None) -> None:
     st = item.statement
     if not isinstance(relay_text, str):
-        raise VerificationError("item refused", detail="relayed item without relay statement")
+        raise Denied(f"{st.item_id}: relayed by {hub} without a relay statement")
     relay = verify_statement(parse_envelope(relay_text), {hub: ex.trusted_keys[hub]},
                              RelayStatement).statement
     if (relay.hub, relay.originator, relay.recipient, relay.envelope_sha256, relay.item_id) != (
@@ -193,10 +196,11 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
         raise VerificationError("item refused", detail="relay statement does not match item")
     if relay.consent_sha256 is None:
         if ex.party not in (st.consent_to or ()):
-            raise VerificationError("item refused", detail="relayed without any consent")
+            raise Denied(f"{st.item_id}: relayed by {hub} without any consent: {st.originator} "
+                         f"neither approved this relay nor named {ex.party} in consent_to")
         return
     if not isinstance(consent_text, str):
-        raise VerificationError("item refused", detail="relay names a consent not carried")
+        raise Denied(f"{st.item_id}: the relay statement names a consent that is not carried")
     consent = verify_statement(parse_envelope(consent_text),
                                {st.originator: ex.trusted_keys[st.originator]},
                                ConsentStatement)
@@ -204,7 +208,8 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
     if not (c.approved and consent.envelope_sha256 == relay.consent_sha256
             and (c.holder, c.recipient, c.envelope_sha256) == (hub, ex.party,
                                                               item.envelope_sha256)):
-        raise VerificationError("item refused", detail="consent does not approve this relay")
+        raise Denied(f"{st.item_id}: {st.originator}'s consent does not approve this relay "
+                     f"(by {hub} to {ex.party}, of this envelope)")
 
 
 def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
@@ -214,8 +219,8 @@ def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
     st = item.statement
     if consent_text is None:
         if ex.party not in (st.consent_to or ()):
-            raise VerificationError("item refused", detail=f"{holder} passes on "
-                                    f"{st.item_id} of {st.originator} without its consent")
+            raise Denied(f"{holder} passes on {st.item_id} of {st.originator} without its "
+                         "consent")
         return
     if not isinstance(consent_text, str):
         raise VerificationError("item refused", detail="consent is not envelope text")
@@ -224,8 +229,8 @@ def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
                          ConsentStatement).statement
     if not (c.approved and (c.holder, c.recipient, c.envelope_sha256) == (
             holder, ex.party, item.envelope_sha256)):
-        raise VerificationError("item refused", detail="consent does not approve this "
-                                "onward share")
+        raise Denied(f"{st.item_id}: {st.originator}'s consent does not approve this onward "
+                     f"share (by {holder} to {ex.party}, of this envelope)")
 
 
 def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]

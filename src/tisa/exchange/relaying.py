@@ -39,8 +39,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
     item = verified.statement
     digest = verified.envelope_sha256
     if sender != item.originator:
-        raise VerificationError("item refused", detail=f"{sender} is not the originator of "
-                                f"{item.item_id}; a hub takes items from originators only")
+        raise Denied(f"{sender} is not the originator of {item.item_id}; a hub takes items "
+                     "from originators only")
     if ex.store.held(digest) is not None:
         return {"outcome": "held", "detail": f"held at {ex.party}"}
     hub_route(ex, item)
@@ -85,8 +85,8 @@ def on_consent(ex: Exchange, sender: str, message: ConsentMessage) -> Result:
     if held is None or (held["envelope_sha256"], held["originator"], held["recipient"]) != (
         consent.envelope_sha256, consent.originator, consent.recipient
     ) or consent.holder != ex.party:
-        raise VerificationError("consent refused", detail=f"consent {consent.request_id} "
-                                "matches no item held here")
+        raise Denied(f"consent {consent.request_id} matches no item held at {ex.party} "
+                     f"awaiting {sender}'s answer")
     digest = consent.envelope_sha256
     if consent.approved:
         if ex.store.update_held(digest, expect=["awaiting"], state="forward", consent=text):
