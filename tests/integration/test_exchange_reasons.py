@@ -74,3 +74,58 @@ def test_relay_refused_by_the_recipients_route_recheck_says_why(tmp_path: Path) 
         assert "JPN refused it" in text, text
         assert "not allowed on 2014-06-01" in text and "tisa: not in force" in text, text
     c.run(go())
+
+
+def test_consent_refused_by_the_hub_ends_the_share_at_once(tmp_path: Path) -> None:
+    """KOR approves, but the hub holds nothing for that request any more (here: its held
+    row's request id changed by hand): the hub refuses KOR's consent, and KOR's share
+    ends now with the hub's reason instead of staying pending."""
+    c = Cluster(tmp_path, as_of={k: BEFORE_GSOMIA for k in ("KOR", "USA", "JPN")})
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        [request] = desk(c).open_requests()
+        with c["USA"].exchange.store.engine.begin() as conn:
+            conn.execute(update(exchange_held).values(request_id="lost"))
+        desk(c).approve(request["id"])
+        await c.settle()
+        done = await c.status("KOR", status["id"])
+        assert done["failure_count"] == 2, done
+        text = item_message(done, item["id"])
+        assert f"USA refused KOR's consent {request['id']}" in text, text
+        assert "matches no item held at USA" in text, text
+    c.run(go())
+
+
+def test_consent_request_refused_by_the_originator_ends_the_onward_share(
+        tmp_path: Path) -> None:
+    """AUS (which received KOR's item from JPN) shares it on to JPN: KOR refuses AUS's
+    consent request (it never sent the item to AUS), and AUS's share fails at once with
+    KOR's reason — not 'expired unanswered' a consent TTL later."""
+    from test_exchange_onward import network_with_aus
+
+    c = Cluster(tmp_path, ("KOR", "USA", "JPN", "AUS"), network=network_with_aus(),
+                as_of={k: GSOMIA for k in ("KOR", "USA", "JPN", "AUS")})
+    marking = tisa_marking("SECRET", consent_to=["AUS"])
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        [got] = [o for o in await c.inbox("JPN") if o["id"] == item["id"]]
+        first = await c.post("JPN", "to-AUS", got)
+        await c.settle()
+        assert (await c.status("JPN", first["id"]))["success_count"] == 1
+        [again] = [o for o in await c.inbox("AUS") if o["id"] == item["id"]]
+        second = await c.post("AUS", "to-JPN", again)
+        await c.settle()
+        done = await c.status("AUS", second["id"])
+        assert done["failure_count"] == 1, done
+        text = item_message(done, item["id"])
+        assert "KOR refused the consent request" in text, text
+        assert "KOR did not send to it" in text, text
+        assert c["AUS"].exchange.store.held_in_state("awaiting") == []
+    c.run(go())

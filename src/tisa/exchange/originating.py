@@ -14,7 +14,12 @@ from tisa.crypto.signed import sign_statement, verify_statement
 from tisa.crypto.statements import ReceiptStatement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, now_text
-from tisa.exchange.messages import ConsentRequestMessage, DroppedMessage, ReceiptMessage
+from tisa.exchange.messages import (
+    ConsentRequestMessage,
+    DroppedMessage,
+    ReceiptMessage,
+    bounded_reason,
+)
 from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.ledger.entries import EntryKind
 from tisa.ledger.log_names import log_verifier
@@ -124,7 +129,7 @@ def on_item_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> N
                               message=str(result.get("detail", "held for relay")))
     else:
         ex.store.finish_share(digest, state="failure", message=f"refused by "
-                              f"{sent['next_hop']}: {result.get('reason', 'no reason given')}")
+                              f"{sent['next_hop']}: {peer_reason(result.get('reason'))}")
 
 
 def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> bool:
@@ -217,6 +222,18 @@ def on_forwarded_receipt(ex: Exchange, hub: str, message: ReceiptMessage) -> Res
     return {"outcome": "accepted"}
 
 
+def on_consent_refused(ex: Exchange, holder: str, request_id: str, reason: str) -> None:
+    """The holder refused this node's signed answer to its consent request: the share
+    that waited on it ends now, with the holder's reason (a denial has ended it already;
+    a share that is final stays so)."""
+    request = ex.store.consent_request(request_id)
+    if request is None or request["holder"] != holder:
+        return
+    ex.store.finish_share(str(request["envelope_sha256"]), state="failure", message=(
+        f"not delivered: {holder} refused {ex.party}'s consent {request_id} (for "
+        f"{request['recipient']}): {reason}"))
+
+
 def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:
     digest = message.envelope_sha256
     sent = ex.store.sent(digest)
@@ -230,3 +247,7 @@ def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:
                                     reason=message.reason, message=None)
     return {"outcome": "accepted"}
 
+
+def peer_reason(reason: object) -> str:
+    """A peer's stated reason, as it may go into a status message (bounded)."""
+    return bounded_reason(str(reason)) if reason else "no reason given"

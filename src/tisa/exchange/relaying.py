@@ -189,13 +189,26 @@ def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
     return Forward((recipient, ITEM, json.dumps(body), key), done)
 
 
+def on_consent_request_refused(ex: Exchange, originator: str, message: dict[str, JsonValue],
+                               reason: str) -> None:
+    """The originator refused this node's consent request (as hub or onward holder): the
+    item it holds for that request is dropped now, with the originator's reason, instead
+    of waiting out the consent TTL."""
+    held = ex.store.held_by_request(str(message.get("request_id", "")))
+    if held is None or held["originator"] != originator:
+        return
+    _drop(ex, held, ["awaiting"], f"{originator} refused the consent request: {reason}",
+          EntryKind.REFUSED, notify=False)  # the originator knows: it refused
+
+
 def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
-          kind: EntryKind) -> int:
+          kind: EntryKind, *, notify: bool = True) -> int:
     digest, originator = str(held["envelope_sha256"]), str(held["originator"])
     body = json.dumps({"kind": DROPPED, "envelope_sha256": digest,
                        "reason": bounded_reason(reason)})  # as the originator takes it
     if not ex.store.update_held(digest, expect=expect, state="dropped",
-                                messages=[(originator, DROPPED, body, digest)]):
+                                messages=[(originator, DROPPED, body, digest)] if notify
+                                else []):
         return 0
     ex.store.finish_share(digest, state="failure", message=f"not shared: {reason}")
     ex.record(kind, item_id=str(held["item_id"]), version_us=0, from_party=ex.party,

@@ -25,7 +25,7 @@ import httpx
 from tisa.errors import InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
 from tisa.exchange.context import Exchange, log
-from tisa.exchange.protocol import ITEM, sign_request, verify_reply
+from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, ITEM, sign_request, verify_reply
 
 MESSAGES_PATH = "/exchange/v1/messages"
 
@@ -219,8 +219,15 @@ class DeliveryWorker:
                 else:
                     forwarded.append((digest, result))
             elif result.get("outcome") == "refused":
+                reason = originating.peer_reason(result.get("reason"))
                 log.warning("%s: %s refused our %s message: %s", ex.party, row["peer"],
-                            row["kind"], result.get("reason"))
+                            row["kind"], reason)
+                if row["kind"] == CONSENT_REQUEST:  # settle what waits on it, now
+                    relaying.on_consent_request_refused(ex, str(row["peer"]),
+                                                        json.loads(row["body"]), reason)
+                elif row["kind"] == CONSENT:
+                    originating.on_consent_refused(ex, str(row["peer"]), str(row["ref"]),
+                                                   reason)
         relaying.on_forward_results(ex, forwarded)
         ex.store.messages_done([int(r["id"]) for r in rows])
 
