@@ -58,7 +58,8 @@ class Cluster:
     def __init__(self, tmp: Path, codes: tuple[str, ...] = ("KOR", "USA", "JPN"), *,
                  network: str | None = None, as_of: dict[str, date] | None = None,
                  consent_ttl: int | None = None,
-                 database_urls: dict[str, str] | None = None) -> None:
+                 database_urls: dict[str, str] | None = None,
+                 max_content_length: dict[str, int] | None = None) -> None:
         base = network or NETWORK.read_text()
         homes = {}
         for code in codes:
@@ -74,7 +75,9 @@ class Cluster:
             settings = load_node_settings(home)
             settings = dataclasses.replace(
                 settings, as_of=(as_of or {}).get(code),
-                consent_ttl_seconds=consent_ttl or settings.consent_ttl_seconds)
+                consent_ttl_seconds=consent_ttl or settings.consent_ttl_seconds,
+                max_content_length=(max_content_length or {}).get(
+                    code, settings.max_content_length))
             app = build_app(settings, worker=False)
             self.nodes[code] = Node(code=code, home=home, app=app,
                                     exchange=app.state.exchange)

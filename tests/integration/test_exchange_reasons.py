@@ -5,10 +5,13 @@ keeps retrying."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange_cluster import Cluster
 from sqlalchemy import update
 from stix_samples import indicator, tisa_marking
@@ -128,4 +131,121 @@ def test_consent_request_refused_by_the_originator_ends_the_onward_share(
         assert "KOR refused the consent request" in text, text
         assert "KOR did not send to it" in text, text
         assert c["AUS"].exchange.store.held_in_state("awaiting") == []
+    c.run(go())
+
+
+SMALL_LIMIT = 64 * 1024
+
+
+def big_indicator(marking_id: str, size: int) -> dict[str, Any]:
+    obj = indicator(marking_id, name="a large telemetry dump")
+    obj["description"] = "x" * size
+    return obj
+
+
+def test_item_too_large_to_travel_fails_when_signed_and_the_rest_is_delivered(
+        tmp_path: Path) -> None:
+    """Base64 twice on the wire: a 40 KB object posts fine under a 64 KiB limit but cannot
+    travel; it fails with the reason at once, and the small one beside it is delivered."""
+    c = Cluster(tmp_path, ("KOR", "JPN"), as_of={"KOR": GSOMIA, "JPN": GSOMIA},
+                max_content_length={"KOR": SMALL_LIMIT, "JPN": SMALL_LIMIT})
+    marking = tisa_marking("SECRET")
+    big, small = big_indicator(marking["id"], 40_000), indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, big, small)
+        await c.settle()
+        done = await c.status("KOR", status["id"])
+        assert (done["success_count"], done["failure_count"]) == (2, 1), done
+        text = item_message(done, big["id"])
+        assert "too large to travel" in text and f"{SMALL_LIMIT}-byte limit" in text, text
+        assert {o["id"] for o in await c.inbox("JPN")} >= {small["id"]}
+        assert big["id"] not in {o["id"] for o in await c.inbox("JPN")}
+    c.run(go())
+
+
+def test_peer_answering_413_shows_in_the_status_and_only_the_oversized_item_fails(
+        tmp_path: Path) -> None:
+    """JPN takes less than KOR assumes: the batch of both items gets 413; both stay
+    pending and say so; then each goes alone: the small one is delivered, the large one
+    fails for good with JPN's answer (never retried forever, never taking others down)."""
+    c = Cluster(tmp_path, ("KOR", "JPN"), as_of={"KOR": GSOMIA, "JPN": GSOMIA},
+                max_content_length={"JPN": SMALL_LIMIT})
+    marking = tisa_marking("SECRET")
+    big, small = big_indicator(marking["id"], 60_000), indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, big, small)
+        worker = c["KOR"].worker
+        assert worker is not None
+        await worker.run_once()  # signed, sent in one batch: 413
+        waiting = await c.status("KOR", status["id"])
+        assert waiting["pending_count"] == 3, waiting
+        for obj in (big, small):
+            text = item_message(waiting, obj["id"])
+            assert text.startswith("awaiting delivery to JPN: attempt 1 failed: JPN answered "
+                                   "413 Content Too Large"), text
+            assert "next try in" in text, text
+        for _ in range(3):
+            await asyncio.sleep(0.5)  # the retry's backoff
+            await c.settle()
+        done = await c.status("KOR", status["id"])
+        assert (done["success_count"], done["failure_count"]) == (2, 1), done
+        text = item_message(done, big["id"])
+        assert text.startswith("not delivered to JPN: JPN answered 413"), text
+        assert "even alone; not retried" in text, text
+        assert small["id"] in {o["id"] for o in await c.inbox("JPN")}
+        assert c["KOR"].exchange.store.pending_messages() == 0
+    c.run(go())
+
+
+def test_unreachable_peer_shows_the_last_error_in_the_pending_status(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, ("KOR", "JPN"), as_of={"KOR": GSOMIA, "JPN": GSOMIA})
+    ex = c["KOR"].exchange
+    ex.peers = {**ex.peers, "JPN": dataclasses.replace(ex.peers["JPN"],
+                                                       endpoint="http://127.0.0.1:9")}
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        worker = c["KOR"].worker
+        assert worker is not None
+        await worker.run_once()
+        await asyncio.sleep(0.5)
+        await worker.run_once()
+        waiting = await c.status("KOR", status["id"])
+        assert waiting["pending_count"] == 2, waiting
+        text = item_message(waiting, item["id"])
+        assert text.startswith("awaiting delivery to JPN: attempt 2 failed: "), text
+        assert "next try in" in text, text
+    c.run(go())
+
+
+def test_a_message_the_peer_keeps_rejecting_is_given_up_with_the_reason(
+        tmp_path: Path) -> None:
+    """JPN does not know KOR's key (403 on every request): after ``max_rejections`` in a
+    row the share fails with JPN's answer instead of staying pending forever."""
+    c = Cluster(tmp_path, ("KOR", "JPN"), as_of={"KOR": GSOMIA, "JPN": GSOMIA})
+    jpn = c["JPN"].exchange
+    stranger = Ed25519PrivateKey.generate().public_key()
+    jpn.peers = {**jpn.peers, "KOR": dataclasses.replace(jpn.peers["KOR"],
+                                                         public_key=stranger)}
+    kor = c["KOR"].exchange
+    kor.settings = dataclasses.replace(kor.settings, max_rejections=3,
+                                       backoff_base_seconds=0.05)
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        for _ in range(4):
+            await c.settle()
+            await asyncio.sleep(0.3)
+        done = await c.status("KOR", status["id"])
+        assert done["failure_count"] == 2, done
+        text = item_message(done, item["id"])
+        assert text.startswith("not delivered to JPN: JPN rejected it 3 times in a row, "
+                               "last: JPN answered 403 Forbidden"), text
+        assert kor.store.pending_messages() == 0
     c.run(go())

@@ -34,6 +34,11 @@ class ExchangeSettings:
     backoff_max_seconds: float = 10.0
     poll_seconds: float = 0.05
     request_timeout_seconds: float = 30.0
+    #: the largest peer request body, this node's and (assumed) its peers'
+    #: (node.toml ``max_content_length``): batches are cut to fit it
+    max_request_bytes: int = 10 * 1024 * 1024
+    #: a message a peer rejects (4xx) this many times in a row is given up: ``failure``
+    max_rejections: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ from tisa.exchange.messages import (
     bounded_reason,
 )
 from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
+from tisa.exchange.sizing import FORWARD_ALLOWANCE, fits
 from tisa.ledger.entries import EntryKind
 from tisa.ledger.log_names import log_verifier
 from tisa.ledger.receipt_proofs import verify_receipt_proof
@@ -65,13 +66,22 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
         return NotSent(state="failure", message=f"not sent: {exc}")
     envelope = sign_statement(statement, ex.signing_key)
     text = envelope.to_json().decode("utf-8")
+    message = json.dumps({"kind": ITEM, "item": text})
+    limit = ex.settings.max_request_bytes
+    fit, size = fits([message], limit, allowance=FORWARD_ALLOWANCE)
+    if not fit:
+        return NotSent(state="failure", message=(
+            f"not sent: too large to travel; signed and batched it would be about {size} "
+            f"bytes, over the {limit}-byte limit of a peer request (max_content_length, "
+            f"assumed the same at {next_hop}); an object travels at about 1.8 times its "
+            "size"))
     ex.record(EntryKind.SENT, item_id=item.object_id, version_us=item.version_us,
               from_party=ex.party, to_party=next_hop, originator=ex.party,
               envelope_sha256=envelope.digest())
     log.info("%s signed %s for %s%s; sending to %s", ex.party, item.object_id,
              item.recipient, " (sealed to it)" if seal_to is not None else "", next_hop)
     return SentDraft(envelope=text, envelope_sha256=envelope.digest(), next_hop=next_hop,
-                     message=json.dumps({"kind": ITEM, "item": text}))
+                     message=message)
 
 
 def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | NotSent:
@@ -232,6 +242,14 @@ def on_consent_refused(ex: Exchange, holder: str, request_id: str, reason: str) 
     ex.store.finish_share(str(request["envelope_sha256"]), state="failure", message=(
         f"not delivered: {holder} refused {ex.party}'s consent {request_id} (for "
         f"{request['recipient']}): {reason}"))
+
+
+def on_consent_delivered(ex: Exchange, holder: str, request_id: str) -> None:
+    request = ex.store.consent_request(request_id)
+    if request is not None and request["holder"] == holder and request["state"] == "approved":
+        ex.store.finish_share(str(request["envelope_sha256"]), state="pending", message=(
+            f"{ex.party} approved consent {request_id}; {holder} has it and relays it to "
+            f"{request['recipient']}"))
 
 
 def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:

@@ -41,5 +41,6 @@ def build_exchange(
         taxii=node,
         events=events,
         today=node_today(settings),
-        settings=ExchangeSettings(consent_ttl_seconds=settings.consent_ttl_seconds),
+        settings=ExchangeSettings(consent_ttl_seconds=settings.consent_ttl_seconds,
+                                  max_request_bytes=settings.max_content_length),
     )

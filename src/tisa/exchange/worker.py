@@ -26,6 +26,7 @@ from tisa.errors import InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
 from tisa.exchange.context import Exchange, log
 from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, ITEM, sign_request, verify_reply
+from tisa.exchange.sizing import split_batches
 
 MESSAGES_PATH = "/exchange/v1/messages"
 
@@ -45,6 +46,8 @@ class DeliveryWorker:
         self._peer_failures: dict[str, int] = {}  # consecutive failed requests per peer
         self._peer_paused_until: dict[str, float] = {}
         self._batches: set[asyncio.Task[bool]] = set()
+        self._alone: set[int] = set()  # message ids that go in a batch of their own
+        self._rejections: dict[int, int] = {}  # consecutive 4xx answers per message id
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s: delivery worker started", self.ex.party)
@@ -112,8 +115,9 @@ class DeliveryWorker:
                 continue
             rows = await asyncio.to_thread(self.ex.store.due_messages, free * size,
                                            peer=peer, exclude=set(self._sending))
-            for start in range(0, len(rows), size):
-                batch = rows[start : start + size]
+            for batch in await self._split(peer, rows):  # by count and by bytes
+                if self._peer_batches.get(peer, 0) >= self.in_flight:
+                    break
                 self._sending.update(int(r["id"]) for r in batch)
                 self._peer_batches[peer] = self._peer_batches.get(peer, 0) + 1
                 task = asyncio.create_task(self._send_batch(peer, batch))
@@ -161,11 +165,24 @@ class DeliveryWorker:
         done = ex.store.drain_outbox(ex.settings.batch_size, partial(originating.build_item, ex))
         return done + relaying.tick(ex)
 
+    async def _split(self, peer: str, rows: Sequence[dict[str, Any]]
+                     ) -> list[list[dict[str, Any]]]:
+        """Batches by count and by bytes (a request never exceeds the peer's assumed body
+        limit); a message that cannot fit even alone is given up here, alone."""
+        s = self.ex.settings
+        batches, too_large = split_batches(rows, count=s.batch_size, limit=s.max_request_bytes,
+                                           alone=self._alone)
+        if too_large:
+            await asyncio.to_thread(self._give_up, peer, [(row, (
+                f"too large to send: over the {s.max_request_bytes}-byte limit of a peer "
+                "request (max_content_length) even alone")) for row in too_large])
+        return batches
+
     async def _send_peer(self, peer: str, rows: Sequence[dict[str, Any]]) -> None:
-        size = self.ex.settings.batch_size
-        for start in range(0, len(rows), size):
-            if not await self._send_batch(peer, rows[start : start + size]):
-                rest = [int(r["id"]) for r in rows[start + size :]]
+        batches = await self._split(peer, rows)
+        for n, batch in enumerate(batches):
+            if not await self._send_batch(peer, batch):
+                rest = [int(r["id"]) for later in batches[n + 1 :] for r in later]
                 if rest:
                     await asyncio.to_thread(self.ex.store.message_retry, rest,
                                             error="an earlier batch failed",
@@ -174,7 +191,7 @@ class DeliveryWorker:
 
     async def _send_batch(self, peer: str, rows: Sequence[dict[str, Any]]) -> bool:
         ex = self.ex
-        ids = [int(r["id"]) for r in rows]
+        status: int | None = None
         try:
             target = ex.peers.get(peer)
             if target is None:
@@ -186,18 +203,106 @@ class DeliveryWorker:
                 headers={"Content-Type": "application/json"},
                 timeout=ex.settings.request_timeout_seconds)
             if response.status_code != 200:
-                raise InvalidInput(f"{peer} answered {response.status_code}: "
-                                   f"{response.text[:200]}")
+                status = response.status_code
+                raise InvalidInput(_answered(peer, response))
             results = verify_reply(ex, peer, response.content, digest, len(rows))
         except (httpx.HTTPError, TisaError, ValueError) as exc:
             detail = exc.detail if isinstance(exc, VerificationError) else str(exc)
             log.warning("%s -> %s: %d message(s) not delivered, will retry: %s",
                         ex.party, peer, len(rows), detail or type(exc).__name__)
-            await asyncio.to_thread(ex.store.message_retry, ids, error=detail or repr(exc),
-                                    delay_us=self._backoff_us)
+            await self._not_delivered(peer, rows, detail or repr(exc), status)
             return False
         await asyncio.to_thread(self._apply, rows, results)
+        for row in rows:
+            self._alone.discard(int(row["id"]))
+            self._rejections.pop(int(row["id"]), None)
         return True
+
+    async def _not_delivered(self, peer: str, rows: Sequence[dict[str, Any]], error: str,
+                             status: int | None) -> None:
+        """A request failed: retry its messages (their shares' statuses say so), or give
+        up those the peer keeps rejecting. A rejection (4xx) that may be one message's
+        doing (400, 413) sends each of the batch's messages alone from now on, so one bad
+        message never takes others down; a 413 for a message alone is final."""
+        ids = [int(r["id"]) for r in rows]
+        rejected = status is not None and 400 <= status < 500
+        if rejected and len(rows) > 1 and status in (400, 413):
+            self._alone.update(ids)
+        for i in ids:
+            if rejected:
+                self._rejections[i] = self._rejections.get(i, 0) + 1
+            else:  # the count is of consecutive rejections
+                self._rejections.pop(i, None)
+        give_up: list[tuple[dict[str, Any], str]] = []
+        retry: list[dict[str, Any]] = []
+        for row in rows:
+            times = self._rejections.get(int(row["id"]), 0)
+            if rejected and status == 413 and len(rows) == 1:
+                give_up.append((row, f"{error} (it does not fit {peer}'s body limit even "
+                                     "alone; not retried)"))
+            elif times >= self.ex.settings.max_rejections:
+                give_up.append((row, f"{peer} rejected it {times} times in a row, last: "
+                                     f"{error}; not retried"))
+            else:
+                retry.append(row)
+        if give_up:
+            await asyncio.to_thread(self._give_up, peer, give_up)
+        if retry:
+            retried = await asyncio.to_thread(
+                self.ex.store.message_retry, [int(r["id"]) for r in retry], error=error,
+                delay_us=self._backoff_us)
+            await asyncio.to_thread(self._note_retries, peer, retry, retried, error)
+
+    def _note_retries(self, peer: str, rows: Sequence[dict[str, Any]],
+                      retried: dict[int, tuple[int, int]], error: str) -> None:
+        """The last error goes into the status of the share each message serves (still
+        ``pending``: it is retried)."""
+        ex = self.ex
+        with ex.store.unit():
+            ex.store.prefetch_sent([str(r["ref"]) for r in rows
+                                    if r["kind"] in (ITEM, CONSENT_REQUEST)])
+            for row in rows:
+                attempts, delay = retried.get(int(row["id"]), (0, 0))
+                if not attempts:
+                    continue
+                note = f"attempt {attempts} failed: {error}; next try in {delay / 1e6:.1f} s"
+                kind, ref = row["kind"], str(row["ref"])
+                if kind == ITEM and ex.store.sent(ref) is not None:
+                    ex.store.finish_share(ref, state="pending",
+                                          message=f"awaiting delivery to {peer}: {note}")
+                elif kind == CONSENT_REQUEST and ex.store.sent(ref) is not None:
+                    ex.store.finish_share(ref, state="pending", message=(
+                        f"awaiting consent: the consent request to {peer} is not delivered "
+                        f"yet: {note}"))
+                elif kind == CONSENT and (request := ex.store.consent_request(ref)):
+                    ex.store.finish_share(str(request["envelope_sha256"]), state="pending",
+                                          message=(f"{ex.party}'s answer to consent request "
+                                                   f"{ref} awaits delivery to {peer}: {note}"))
+
+    def _give_up(self, peer: str, failed: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Messages that will never be delivered: marked ``failed``, and what waits on them
+        is settled with the reason (as if the peer had refused them)."""
+        ex = self.ex
+        with ex.store.unit():
+            refs = [str(r["ref"]) for r, _ in failed if r["kind"] == ITEM]
+            ex.store.prefetch_sent(refs)
+            ex.store.prefetch_held(refs)
+            for row, reason in failed:
+                log.error("%s -> %s: %s message %s given up: %s", ex.party, peer, row["kind"],
+                          row["id"], reason)
+                self._alone.discard(int(row["id"]))
+                self._rejections.pop(int(row["id"]), None)
+                kind, ref = row["kind"], str(row["ref"])
+                if kind == ITEM and ex.store.sent(ref) is not None:
+                    ex.store.finish_share(ref, state="failure",
+                                          message=f"not delivered to {peer}: {reason}")
+                elif kind == ITEM:
+                    relaying.on_forward_result(ex, ref, {"outcome": "refused", "reason": reason})
+                elif kind == CONSENT_REQUEST:
+                    relaying.on_consent_request_refused(ex, peer, json.loads(row["body"]), reason)
+                elif kind == CONSENT:
+                    originating.on_consent_refused(ex, peer, ref, reason)
+                ex.store.messages_failed([int(row["id"])], error=reason)
 
     def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> None:
         ex = self.ex
@@ -228,6 +333,9 @@ class DeliveryWorker:
                 elif row["kind"] == CONSENT:
                     originating.on_consent_refused(ex, str(row["peer"]), str(row["ref"]),
                                                    reason)
+            elif row["kind"] == CONSENT and int(row.get("attempts") or 0) > 0:
+                # delivered after failed attempts: the status no longer shows the error
+                originating.on_consent_delivered(ex, str(row["peer"]), str(row["ref"]))
         relaying.on_forward_results(ex, forwarded)
         ex.store.messages_done([int(r["id"]) for r in rows])
 
@@ -235,3 +343,13 @@ class DeliveryWorker:
         s = self.ex.settings
         delay = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** (attempts - 1))
         return int(delay * (0.5 + random.random() / 2) * 1_000_000)  # noqa: S311 (jitter)
+
+
+def _answered(peer: str, response: httpx.Response) -> str:
+    """A peer's non-200 answer, for the log and the share's status."""
+    text = response.text[:300]
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict) and {"title", "description"} <= body.keys():
+            text = f"{body['title']}: {body['description']}"[:300]
+    return f"{peer} answered {response.status_code} {text}".strip()

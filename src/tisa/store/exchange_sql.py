@@ -208,15 +208,27 @@ class ExchangeStore:
                 exchange_messages.c.id.in_(list(ids))).values(state="done"))
 
     def message_retry(self, ids: Sequence[int], *, error: str, delay_us: Callable[[int], int]
-                      ) -> None:
+                      ) -> dict[int, tuple[int, int]]:
+        """Count a failed attempt and schedule the next; per id, (attempts, delay µs)."""
         m = exchange_messages
+        retried: dict[int, tuple[int, int]] = {}
         with self._begin() as conn:
             for row in conn.execute(select(m.c.id, m.c.attempts).where(
                     m.c.id.in_(list(ids)))).all():
                 attempts = int(row[1]) + 1
+                delay = delay_us(attempts)
                 conn.execute(update(m).where(m.c.id == row[0]).values(
                     attempts=attempts, last_error=error[:1000],
-                    next_attempt_us=now_us() + delay_us(attempts)))
+                    next_attempt_us=now_us() + delay))
+                retried[int(row[0])] = (attempts, delay)
+        return retried
+
+    def messages_failed(self, ids: Sequence[int], *, error: str) -> None:
+        """Give messages up (state ``failed``, never sent again), with the reason."""
+        m = exchange_messages
+        with self._begin() as conn:
+            conn.execute(update(m).where(m.c.id.in_(list(ids)), m.c.state == "pending")
+                         .values(state="failed", last_error=error[:1000]))
 
     def pending_messages(self) -> int:
         m = exchange_messages
