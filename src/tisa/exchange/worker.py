@@ -246,6 +246,9 @@ class DeliveryWorker:
             else:
                 retry.append(row)
         if give_up:
+            for row, _ in give_up:  # bookkeeping stays on the event loop's thread
+                self._alone.discard(int(row["id"]))
+                self._rejections.pop(int(row["id"]), None)
             await asyncio.to_thread(self._give_up, peer, give_up)
         if retry:
             retried = await asyncio.to_thread(
@@ -290,8 +293,6 @@ class DeliveryWorker:
             for row, reason in failed:
                 log.error("%s -> %s: %s message %s given up: %s", ex.party, peer, row["kind"],
                           row["id"], reason)
-                self._alone.discard(int(row["id"]))
-                self._rejections.pop(int(row["id"]), None)
                 kind, ref = row["kind"], str(row["ref"])
                 if kind == ITEM and ex.store.sent(ref) is not None:
                     ex.store.finish_share(ref, state="failure",
