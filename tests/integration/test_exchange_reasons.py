@@ -217,7 +217,8 @@ def test_unreachable_peer_shows_the_last_error_in_the_pending_status(tmp_path: P
         waiting = await c.status("KOR", status["id"])
         assert waiting["pending_count"] == 2, waiting
         text = item_message(waiting, item["id"])
-        assert text.startswith("awaiting delivery to JPN: attempt 2 failed: "), text
+        assert text.startswith("awaiting delivery to JPN: attempt 2 failed: no answer from "
+                               "JPN: "), text
         assert "next try in" in text, text
     c.run(go())
 

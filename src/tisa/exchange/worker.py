@@ -208,6 +208,8 @@ class DeliveryWorker:
             results = verify_reply(ex, peer, response.content, digest, len(rows))
         except (httpx.HTTPError, TisaError, ValueError) as exc:
             detail = exc.detail if isinstance(exc, VerificationError) else str(exc)
+            if isinstance(exc, httpx.HTTPError):  # unreachable, timed out, cut off
+                detail = f"no answer from {peer}: {detail or type(exc).__name__}"
             log.warning("%s -> %s: %d message(s) not delivered, will retry: %s",
                         ex.party, peer, len(rows), detail or type(exc).__name__)
             await self._not_delivered(peer, rows, detail or repr(exc), status)
