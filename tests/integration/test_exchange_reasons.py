@@ -250,3 +250,41 @@ def test_a_message_the_peer_keeps_rejecting_is_given_up_with_the_reason(
                                "last: JPN answered 403 Forbidden"), text
         assert kor.store.pending_messages() == 0
     c.run(go())
+
+
+def test_a_signature_failure_stays_opaque_to_the_peer(tmp_path: Path) -> None:
+    """A rule's refusal says why; an item whose signature does not verify gets only the
+    generic 'envelope did not verify' (the detail is in JPN's log)."""
+    import json
+
+    from exchange_cluster import endpoint
+
+    from tisa.crypto.batches import BatchReplyStatement
+    from tisa.crypto.dsse import parse_envelope
+    from tisa.crypto.items import new_item_statement
+    from tisa.crypto.signed import sign_statement
+    from tisa.exchange.context import now_text
+    from tisa.exchange.protocol import sign_request
+
+    c = Cluster(tmp_path, ("KOR", "USA", "JPN"), as_of={k: GSOMIA for k in ("KOR", "USA", "JPN")})
+
+    def item(key: Ed25519PrivateKey, recipient: str) -> dict[str, str]:
+        obj = indicator()
+        statement = new_item_statement(
+            originator="KOR", recipient=recipient, path=("KOR", recipient),
+            item_id=obj["id"], item_version=obj["modified"], level="SECRET",
+            topics=("nk-missile",), created=now_text(), content={"stix": json.dumps(obj)})
+        return {"kind": "item", "item": sign_statement(statement, key).to_json().decode()}
+
+    forged = item(Ed25519PrivateKey.generate(), "JPN")
+    misaddressed = item(c["KOR"].exchange.signing_key, "USA")
+    body, _ = sign_request(c["KOR"].exchange, "JPN", [forged, misaddressed])
+
+    async def go() -> None:
+        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body)
+        assert r.status_code == 200
+        results = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
+        assert results[0] == {"outcome": "refused", "reason": "envelope did not verify"}
+        assert results[1]["outcome"] == "refused"
+        assert "names recipient USA, not JPN" in str(results[1]["reason"])
+    c.run(go())

@@ -8,7 +8,8 @@ back. The same envelope delivered again gets the same receipt and is stored once
 Anything that fails is refused with its reason logged (and a ``refused`` log entry).
 What the sender learns: a rule's refusal (``Denied``: route, consent, addressing) carries
 its specific reason back; a verification failure (``VerificationError``: signature,
-tampering) only says ``item refused`` — the detail stays in this node's log.
+tampering) only a generic text (``envelope did not verify``, ``item refused``) — the
+detail stays in this node's log.
 """
 
 from __future__ import annotations
