@@ -281,7 +281,8 @@ def test_a_signature_failure_stays_opaque_to_the_peer(tmp_path: Path) -> None:
     body, _ = sign_request(c["KOR"].exchange, "JPN", [forged, misaddressed])
 
     async def go() -> None:
-        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body,
+                                headers={"Content-Type": "application/json"})
         assert r.status_code == 200
         results = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
         assert results[0] == {"outcome": "refused", "reason": "envelope did not verify"}
