@@ -73,10 +73,23 @@ def _size_of(note: bytes) -> int:
 
 
 def _open_own(note: bytes, signer: Ed25519Signer, what: str) -> SignedCheckpoint:
+    key = (note, signer.verifier.verifier_key)
+    opened = _OPENED.get(key)
+    if opened is not None:
+        return opened
     try:
-        return open_checkpoint(note, [signer.verifier], origin=signer.name)
+        opened = open_checkpoint(note, [signer.verifier], origin=signer.name)
     except (InvalidInput, VerificationError) as exc:
         raise IntegrityError(f"{what} is not a checkpoint signed by this log: {exc}") from exc
+    _OPENED.clear()  # only the latest matters: it is what the next signature checks again
+    _OPENED[key] = opened
+    return opened
+
+
+#: The last note that opened under this log's key: the stored row and the high-water file
+#: normally hold the same note, checked before every signature. The same bytes under the
+#: same key verify the same way, so one signature check serves until a new note is signed.
+_OPENED: dict[tuple[bytes, str], SignedCheckpoint] = {}
 
 
 def checkpoint_to_sign(
@@ -99,8 +112,12 @@ def checkpoint_to_sign(
         records.append((f"the checkpoint in {high_water.path if high_water else ''}",
                         _open_own(mark, verifier, "the high-water checkpoint")))
     tree = reader.node_reader(size, conn) if size else None
+    checked: set[tuple[int, bytes]] = set()
     for what, signed in records:
         old = signed.checkpoint
+        if (old.size, old.root_hash) in checked:
+            continue  # the two records name the same checkpoint (the usual case): one proof
+        checked.add((old.size, old.root_hash))
         if old.size > size:
             raise IntegrityError(
                 f"{what} has size {old.size} but the stored tree has only {size} entries: "
