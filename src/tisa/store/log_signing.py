@@ -22,7 +22,8 @@ from tisa.ledger.note import Ed25519Signer
 from tisa.store.sql import engine_for
 from tisa.store.sql_log_reader import SqlLogReader
 
-__all__ = ["HIGH_WATER_FILE", "HighWaterFile", "checkpoint_to_sign", "durable_engine"]
+__all__ = ["HIGH_WATER_FILE", "HighWaterFile", "checkpoint_to_sign", "durable_engine",
+           "remember_own"]
 
 HIGH_WATER_FILE = "log-checkpoint"
 
@@ -81,9 +82,14 @@ def _open_own(note: bytes, signer: Ed25519Signer, what: str) -> SignedCheckpoint
         opened = open_checkpoint(note, [signer.verifier], origin=signer.name)
     except (InvalidInput, VerificationError) as exc:
         raise IntegrityError(f"{what} is not a checkpoint signed by this log: {exc}") from exc
-    _OPENED.clear()  # only the latest matters: it is what the next signature checks again
-    _OPENED[key] = opened
+    remember_own(note, signer, opened)
     return opened
+
+
+def remember_own(note: bytes, signer: Ed25519Signer, signed: SignedCheckpoint) -> None:
+    """``note`` opens under ``signer``'s key as ``signed`` (just verified, or just signed)."""
+    _OPENED.clear()  # only the latest matters: it is what the next signature checks again
+    _OPENED[(note, signer.verifier.verifier_key)] = signed
 
 
 #: The last note that opened under this log's key: the stored row and the high-water file

@@ -36,7 +36,12 @@ from tisa.ledger.note import Ed25519Signer
 from tisa.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
 from tisa.ledger.tlog_proof import TlogProof
 from tisa.store import ledger_tables as lt
-from tisa.store.log_signing import HighWaterFile, checkpoint_to_sign, durable_engine
+from tisa.store.log_signing import (
+    HighWaterFile,
+    checkpoint_to_sign,
+    durable_engine,
+    remember_own,
+)
 from tisa.store.migrate import migrate
 from tisa.store.sql_log_reader import SqlLogReader
 from tisa.store.tile_nodes import inner_nodes
@@ -230,6 +235,7 @@ class SqlEventLog:
             conn.execute(insert(lt.log_checkpoints).values(
                 size=size, root_hash=cp.root_hash, note=signed.to_bytes(),
                 signed_us=time.time_ns() // 1000))
+        remember_own(signed.to_bytes(), self._signer, signed)
         if self._high_water is not None:
             self._high_water.write(signed.to_bytes())
         return signed
