@@ -108,13 +108,12 @@ class DeliveryWorker:
     async def _start_batches(self, nudge: asyncio.Event) -> int:
         """Put due messages on the wire, up to ``in_flight`` batches per peer; how many
         batches were started. A finished batch nudges the send loop."""
-        size, started, now = self.ex.settings.batch_size, 0, time.monotonic()
-        for peer in self.ex.peers:
-            free = self.in_flight - self._peer_batches.get(peer, 0)
-            if free <= 0 or self._peer_paused_until.get(peer, 0.0) > now:
-                continue
-            rows = await asyncio.to_thread(self.ex.store.due_messages, free * size,
-                                           peer=peer, exclude=set(self._sending))
+        started, now = 0, time.monotonic()
+        slots = {peer: free for peer in self.ex.peers
+                 if (free := self.in_flight - self._peer_batches.get(peer, 0)) > 0
+                 and self._peer_paused_until.get(peer, 0.0) <= now}
+        due, strays = await asyncio.to_thread(self._due, slots, set(self._sending))
+        for peer, rows in due.items():
             for batch in await self._split(peer, rows):  # by count and by bytes
                 if self._peer_batches.get(peer, 0) >= self.in_flight:
                     break
@@ -126,11 +125,19 @@ class DeliveryWorker:
                 started += 1
         # Messages to parties that are no longer peers (a new network file): each send
         # fails with its reason and is retried with backoff, as for an unreachable peer.
-        strays = await asyncio.to_thread(self.ex.store.due_messages, size,
-                                         not_to=set(self.ex.peers), exclude=set(self._sending))
         for peer in sorted({str(r["peer"]) for r in strays}):
             await self._send_batch(peer, [r for r in strays if r["peer"] == peer])
         return started
+
+    def _due(self, slots: dict[str, int], sending: set[int]
+             ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+        """In one thread hop: the due messages for each peer with free batch slots, and
+        some due for parties that are no longer peers."""
+        store, size = self.ex.store, self.ex.settings.batch_size
+        due = {peer: rows for peer, free in slots.items()
+               if (rows := store.due_messages(free * size, peer=peer, exclude=sending))}
+        strays = store.due_messages(size, not_to=set(self.ex.peers), exclude=sending)
+        return due, strays
 
     def _batch_done(self, peer: str, batch: Sequence[dict[str, Any]], nudge: asyncio.Event,
                     task: asyncio.Task[bool]) -> None:
