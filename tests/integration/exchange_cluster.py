@@ -59,7 +59,10 @@ class Cluster:
                  network: str | None = None, as_of: dict[str, date] | None = None,
                  consent_ttl: int | None = None,
                  database_urls: dict[str, str] | None = None,
-                 max_content_length: dict[str, int] | None = None) -> None:
+                 max_content_length: dict[str, int] | None = None,
+                 own_networks: dict[str, str] | None = None) -> None:
+        """``own_networks``: a node whose own copy of the network file differs (its
+        text, keyed like the others'); the rest share ``network``."""
         base = network or NETWORK.read_text()
         homes = {}
         for code in codes:
@@ -71,7 +74,9 @@ class Cluster:
         self.network_text = keyed_network(base, keys)
         self.nodes: dict[str, Node] = {}
         for code, home in homes.items():
-            (home / "network.toml").write_text(self.network_text)
+            own = (own_networks or {}).get(code)
+            (home / "network.toml").write_text(
+                self.network_text if own is None else keyed_network(own, keys))
             settings = load_node_settings(home)
             settings = dataclasses.replace(
                 settings, as_of=(as_of or {}).get(code),
