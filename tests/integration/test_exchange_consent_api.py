@@ -103,3 +103,29 @@ def test_consent_answers_take_only_their_documented_bodies(tmp_path: Path) -> No
         done = await c.status("KOR", status["id"])
         assert "not for JPN" in " | ".join(f["message"] for f in done["failures"]), done
     c.run(go())
+
+
+def test_admin_denies_over_http_with_a_reason(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, as_of={k: date(2015, 6, 1) for k in ("KOR", "USA", "JPN")})
+    marking = tisa_marking("SECRET")
+    item = indicator(marking["id"])
+
+    async def go() -> None:
+        status = await c.post("KOR", "to-JPN", marking, item)
+        await c.settle()
+        [request] = (await c.client.get(KOR, auth=auth("admin"))).json()["requests"]
+        url = f"{KOR}{request['id']}/deny"
+        assert (await c.client.post(url, auth=auth("analyst"))).status_code == 403
+        r = await c.client.post(url, auth=auth("admin"), json={"reason": "source protection"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"id": request["id"], "decision": "deny"}
+        assert (await c.client.get(KOR, auth=auth("admin"))).json()["requests"] == []
+        await c.settle()
+        done = await c.status("KOR", status["id"])
+        assert done["failure_count"] == 2, done
+        failures = " | ".join(f["message"] for f in done["failures"])
+        assert "denied consent" in failures and "source protection" in failures, failures
+        [held] = c["USA"].exchange.store.held_in_state("dropped")
+        assert held["item_id"] == item["id"]
+        assert await c.inbox("JPN") == []
+    c.run(go())
