@@ -116,6 +116,13 @@ def test_admin_denies_over_http_with_a_reason(tmp_path: Path) -> None:
         [request] = (await c.client.get(KOR, auth=auth("admin"))).json()["requests"]
         url = f"{KOR}{request['id']}/deny"
         assert (await c.client.post(url, auth=auth("analyst"))).status_code == 403
+        # Bodies that are not {"reason": "<text>"} (or text a signed consent cannot
+        # carry) are a 400 with an error body, and change nothing.
+        for body in (b"[1]", b'{"reason": 5}', b"not json", b'{"reason": "\\ud800"}'):
+            bad = await c.client.post(url, auth=auth("admin"), content=body)
+            assert bad.status_code == 400, (body, bad.text)
+            assert set(bad.json()) == {"title", "description"}
+        assert len((await c.client.get(KOR, auth=auth("admin"))).json()["requests"]) == 1
         r = await c.client.post(url, auth=auth("admin"), json={"reason": "source protection"})
         assert r.status_code == 200, r.text
         assert r.json() == {"id": request["id"], "decision": "deny"}
