@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import Any, TypeGuard
 
 from tisa.agreements.lifecycle import lifecycle_errors
-from tisa.crypto.keys import parse_public_key
-from tisa.crypto.sealing import parse_seal_public_key
+from tisa.crypto.keys import parse_public_key, public_key_bytes
+from tisa.crypto.sealing import parse_seal_public_key, seal_public_key_bytes
 from tisa.errors import InvalidInput, NetworkFileError, Problem
 from tisa.model.durations import Duration, parse_duration
 from tisa.model.levels import REFERENCE_LEVELS, is_reference_level
@@ -149,7 +149,27 @@ def _parse_parties(value: Any, out: _Collector) -> dict[str, Party]:
             public_key=public_key,
             seal_key=seal_key,
         )
+    _shared_keys(parties, out)
     return parties
+
+
+def _shared_keys(parties: Mapping[str, Party], out: _Collector) -> None:
+    """Two parties with one key: either could sign (or open sealed items) as the other."""
+    for field in ("public_key", "seal_key"):
+        first: dict[bytes, str] = {}
+        for code, party in parties.items():
+            text = getattr(party, field)
+            if text is None:
+                continue
+            raw = (public_key_bytes(parse_public_key(text)) if field == "public_key"
+                   else seal_public_key_bytes(parse_seal_public_key(text)))
+            if raw in first:
+                out.add(f"party {code}", field, f"the same key as party {first[raw]}'s "
+                        f"{field}; each party has its own: give {code} the key printed by "
+                        f"'tisa node key DIR{' --seal' if field == 'seal_key' else ''}' on "
+                        f"{code}'s node")
+            else:
+                first[raw] = code
 
 
 def _parse_levels(value: Any, where: str, out: _Collector) -> dict[str, str]:

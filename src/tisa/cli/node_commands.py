@@ -19,8 +19,11 @@ from tisa.config import (
     node_seal_public_key,
     node_signing_key,
 )
-from tisa.errors import InvalidInput
+from tisa.crypto.keys import parse_public_key, public_key_bytes
+from tisa.crypto.sealing import parse_seal_public_key, seal_public_key_bytes
+from tisa.errors import ConfigError, InvalidInput, NetworkFileError, Problem
 from tisa.ledger.log_names import log_verifier
+from tisa.model.network import Party
 from tisa.store.sql import SqlStore
 
 node_app = typer.Typer(help="Create a node home and show its key.", no_args_is_help=True)
@@ -80,9 +83,39 @@ def network(
     """Validate a network file and make it the node's copy (a running node reads it on
     restart): how keys and endpoints of new peers arrive."""
     settings = load_node_settings(home)
-    load_node_network(file, settings.party)  # valid, and this node's party is in it
+    node_network = load_node_network(file, settings.party)  # valid, this node's party in it
+    _require_own_keys(home, file, node_network.network.parties[settings.party])
     text = file.read_text(encoding="utf-8")
     staged = settings.network_path.with_suffix(".toml.new")
     staged.write_text(text, encoding="utf-8")
     staged.replace(settings.network_path)
     typer.echo(f"network file replaced: {settings.network_path}")
+
+
+def _require_own_keys(home: Path, file: Path, me: Party) -> None:
+    """The keys the file gives this node are its own (or left out): with another key,
+    peers would refuse every signature of this node, or seal items it cannot open."""
+    problems = []
+    own_key = node_public_key(home)
+    if me.public_key is not None and (public_key_bytes(parse_public_key(me.public_key))
+                                      != public_key_bytes(parse_public_key(own_key))):
+        problems.append(Problem(
+            where=f"party {me.code}", field="public_key",
+            message=f"{me.public_key} is not this node's key ({own_key}): peers would "
+                    f"refuse every signature of this node; put the key printed by "
+                    f"'tisa node key {home}' there, or leave it out"))
+    if me.seal_key is not None:
+        try:
+            own_seal: str | None = node_seal_public_key(home)
+        except ConfigError:
+            own_seal = None
+        if own_seal is None or (seal_public_key_bytes(parse_seal_public_key(me.seal_key))
+                                != seal_public_key_bytes(parse_seal_public_key(own_seal))):
+            problems.append(Problem(
+                where=f"party {me.code}", field="seal_key",
+                message=f"{me.seal_key} is not this node's sealing key "
+                        f"({own_seal or 'none in ' + str(home)}): items sealed to it could "
+                        f"not be opened here; put the key printed by "
+                        f"'tisa node key {home} --seal' there, or leave it out"))
+    if problems:
+        raise NetworkFileError(str(file), problems)

@@ -46,6 +46,7 @@ __all__ = [
     "save_seal_key",
     "seal",
     "seal_info",
+    "seal_public_key_bytes",
 ]
 
 SEAL_KEY_PREFIX = "x25519:"
@@ -113,9 +114,12 @@ def load_seal_key(path: Path) -> X25519PrivateKey:
     return key
 
 
+def seal_public_key_bytes(key: X25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def format_seal_public_key(key: X25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return SEAL_KEY_PREFIX + base64.b64encode(raw).decode("ascii")
+    return SEAL_KEY_PREFIX + base64.b64encode(seal_public_key_bytes(key)).decode("ascii")
 
 
 def parse_seal_public_key(text: str) -> X25519PublicKey:
