@@ -101,6 +101,15 @@ def _port() -> int:
         return port
 
 
+def _ports() -> dict[str, int]:
+    """Free loopback ports for the parties, all different."""
+    ports: list[int] = []
+    while len(ports) < len(PARTIES):
+        if (port := _port()) not in ports:
+            ports.append(port)
+    return dict(zip(PARTIES, ports, strict=True))
+
+
 class LiveDemo:
     def __init__(self, scenario: Path, root: Path) -> None:
         self.root = root
@@ -115,11 +124,11 @@ class LiveDemo:
                                       clearance_rank=3, topics=None, admin=True))
             store.close()
             self.homes[code] = home
-        self.ports = {c: _port() for c in PARTIES}
-        keys = {c: (node_public_key(h), node_seal_public_key(h), self.ports[c])
-                for c, h in self.homes.items()}
-        self.real = _keyed(text, keys)
-        self.what_if = _keyed(what_if_text(text), keys)
+        self.ports: dict[str, int] = {}
+        self.keys = {c: (node_public_key(h), node_seal_public_key(h))
+                     for c, h in self.homes.items()}
+        self.real = text
+        self.what_if = what_if_text(text)
         (root / "what-if.toml").write_text(self.what_if, encoding="utf-8")
         expected = without_events_from(load_network(scenario), GSOMIA, SUSPENSION)
         if load_network(root / "what-if.toml").agreements[GSOMIA].events != \
@@ -130,30 +139,92 @@ class LiveDemo:
 
     # -- nodes -------------------------------------------------------------------------
 
-    def start(self, scene: LiveScene) -> None:
+    def start(self, scene: LiveScene, *, attempts: int = 3) -> None:
+        """Start the three nodes on fresh free ports (picked for each scene: a port free
+        a scene ago may be taken by now). A port taken between picking and binding — by
+        another demo, say — shows as a node that exits or a server that is not ours:
+        stop all three and start again on new ports. Still failing: the error carries
+        each failed node's log tail (the home is a temporary directory, gone by then)."""
+        failures: list[str] = []
+        for attempt in range(1, attempts + 1):
+            self.ports = _ports()
+            failed = self._launch(scene)
+            if not failed:
+                stdout.print(f"  [dim]nodes up: "
+                             f"{', '.join(f'{c} :{self.ports[c]}' for c in PARTIES)}"
+                             f" (as of {scene.day})[/]")
+                return
+            failures = [f"node {code} did not start on port {self.ports[code]} "
+                        f"(attempt {attempt} of {attempts}): {why}\n{self._log_tail(code)}"
+                        for code, why in failed.items()]
+            self._halt()
+            if attempt < attempts:
+                stdout.print(f"  [dim]{', '.join(failed)} did not start on "
+                             f"{', '.join(str(self.ports[c]) for c in failed)}; "
+                             "starting again on fresh ports[/]")
+        raise InvalidInput("\n".join(failures))
+
+    def _launch(self, scene: LiveScene) -> dict[str, str]:
+        """Start all three; the ones that did not come up, with why."""
+        keys = {c: (public, seal, self.ports[c]) for c, (public, seal) in self.keys.items()}
+        network = _keyed(self.what_if if scene.what_if else self.real, keys)
         for code, home in self.homes.items():
-            (home / "network.toml").write_text(self.what_if if scene.what_if else self.real,
-                                               encoding="utf-8")
+            (home / "network.toml").write_text(network, encoding="utf-8")
             log = home / "serve.log"
             self.log_offsets[code] = log.stat().st_size if log.exists() else 0
             self.processes[code] = subprocess.Popen(  # noqa: S603 (our own command)
                 [sys.executable, "-m", "tisa", "serve", str(home), "--port",
                  str(self.ports[code]), "--as-of", scene.day.isoformat()],
                 stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        failed = {}
         for code in PARTIES:
-            self._wait_ready(code)
-        stdout.print(f"  [dim]nodes up: {', '.join(f'{c} :{self.ports[c]}' for c in PARTIES)}"
-                     f" (as of {scene.day})[/]")
+            why = self._wait_ready(code)
+            if why is not None:
+                failed[code] = why
+        return failed
 
-    def _wait_ready(self, code: str) -> None:
-        deadline = time.monotonic() + 30
+    def _wait_ready(self, code: str, timeout: float = 30) -> str | None:
+        """None once this demo's node answers (with this demo's password); else why not."""
+        process = self.processes[code]
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"{self.url(code)}/taxii2/", timeout=1)
-                return
+                r = httpx.get(f"{self.url(code)}/taxii2/", auth=("officer", self.password),
+                              headers={"Accept": TAXII}, timeout=1)
+                if r.status_code == 200:
+                    return None
+                if process.poll() is not None:
+                    return f"it exited with code {process.returncode}"
+                # Another server on the port: not ours, or not ready for us yet.
             except httpx.TransportError:
-                time.sleep(0.1)
-        raise InvalidInput(f"node {code} did not start; see {self.homes[code]}/serve.log")
+                if process.poll() is not None:
+                    return f"it exited with code {process.returncode}"
+            time.sleep(0.1)
+        return f"no answer within {timeout:.0f} s"
+
+    def _log_tail(self, code: str, lines: int = 15) -> str:
+        log = self.homes[code] / "serve.log"
+        try:
+            with log.open("rb") as f:
+                f.seek(self.log_offsets.get(code, 0))
+                data = f.read().decode("utf-8", "replace")
+        except OSError as exc:
+            return f"  (no log: {exc.strerror})"
+        tail = data.splitlines()[-lines:]
+        return "\n".join(f"  | {line}" for line in tail) if tail else "  (its log is empty)"
+
+    def _halt(self) -> None:
+        """Stop whatever of an attempt is running, quietly."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
 
     def stop(self) -> None:
         for process in self.processes.values():
