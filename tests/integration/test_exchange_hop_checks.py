@@ -19,7 +19,7 @@ import pytest
 from conftest import NETWORK
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange_cluster import Cluster, endpoint
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from stix_samples import indicator, tisa_marking
 
 from tisa.config import node_signing_key
@@ -31,7 +31,7 @@ from tisa.crypto.statements import ConsentStatement, RelayStatement, Statement
 from tisa.exchange.context import now_text
 from tisa.exchange.protocol import sign_request
 from tisa.ledger.entries import parse_entry
-from tisa.store.exchange_tables import exchange_received
+from tisa.store.exchange_tables import exchange_held, exchange_received, exchange_sent
 from tisa.store.sql_event_log import SqlEventLog
 
 RELAY_DAY = date(2015, 6, 1)  # TISA in force, the KOR-JPN GSOMIA not yet: relay only
@@ -113,12 +113,13 @@ def genuine(c: Cluster) -> Message:
     return relayed(it, relay(c, it, agreed), agreed)
 
 
-def deliver(c: Cluster, sender: str, message: Message) -> dict[str, JsonValue]:
-    """One message in a validly signed batch from ``sender`` to JPN: JPN's result."""
-    body, _ = sign_request(c[sender].exchange, "JPN", [message])
+def deliver(c: Cluster, sender: str, message: Message, to: str = "JPN"
+            ) -> dict[str, JsonValue]:
+    """One message in a validly signed batch from ``sender`` to ``to``: its result."""
+    body, _ = sign_request(c[sender].exchange, to, [message])
 
     async def go() -> dict[str, JsonValue]:
-        r = await c.client.post(endpoint("JPN") + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint(to) + "/exchange/v1/messages", content=body)
         assert r.status_code == 200, r.text  # the batch itself is fine
         return dict(BatchReplyStatement.from_bytes(parse_envelope(r.content).payload
                                                    ).results[0])
@@ -133,10 +134,9 @@ def refused_reasons(c: Cluster, code: str) -> list[str]:
     return [e.reason or "" for e in entries if e.kind == "refused"]
 
 
-def received_rows(c: Cluster, code: str) -> int:
+def received_rows(c: Cluster, code: str, table: Table = exchange_received) -> int:
     with c[code].exchange.store.engine.connect() as conn:
-        count: int = conn.execute(select(func.count()).select_from(exchange_received)
-                                  ).scalar_one()
+        count: int = conn.execute(select(func.count()).select_from(table)).scalar_one()
     return count
 
 
@@ -145,15 +145,17 @@ def inbox(c: Cluster, code: str) -> list[dict[str, Any]]:
     return objects
 
 
-def assert_refused(c: Cluster, result: dict[str, JsonValue], logged: str) -> None:
-    """Refused with a reason, ``logged`` in JPN's ``refused`` log entry, nothing stored."""
+def assert_refused(c: Cluster, result: dict[str, JsonValue], logged: str, at: str = "JPN"
+                   ) -> None:
+    """Refused with a reason, ``logged`` in ``at``'s ``refused`` log entry, nothing stored."""
     assert result["outcome"] == "refused", result
     assert isinstance(result.get("reason"), str) and result["reason"], result
     assert "receipt" not in result
-    reasons = refused_reasons(c, "JPN")
+    reasons = refused_reasons(c, at)
     assert any(logged in r for r in reasons), reasons
-    assert inbox(c, "JPN") == []
-    assert received_rows(c, "JPN") == 0
+    assert inbox(c, at) == []
+    assert received_rows(c, at) == 0
+    assert received_rows(c, at, exchange_held) == 0
 
 
 @pytest.fixture
@@ -361,3 +363,154 @@ def test_item_for_the_hub_passed_on_by_the_hub_without_consent_is_refused(
     it = item(c, recipient="USA", path=("KOR", "USA"))
     result = deliver(c, "USA", {"kind": "item", "item": it.text})
     assert_refused(c, result, "USA passes on")
+
+
+# --- the hub (USA): items from their originator only, on its own day; consents ----------
+
+
+def test_hub_refuses_an_item_passed_to_it_by_someone_else(relay_cluster: Cluster) -> None:
+    """JPN hands USA a genuine KOR item for relay: a hub takes items from originators."""
+    c = relay_cluster
+    result = deliver(c, "JPN", {"kind": "item", "item": item(c).text}, to="USA")
+    assert_refused(c, result, "a hub takes items from originators only", at="USA")
+
+
+def test_hub_refuses_an_item_not_signed_by_its_originator(relay_cluster: Cluster) -> None:
+    c = relay_cluster
+    forged = item(c, signer="JPN")  # in KOR's name, in KOR's own batch
+    result = deliver(c, "KOR", {"kind": "item", "item": forged.text}, to="USA")
+    assert_refused(c, result, "signature does not verify", at="USA")
+
+
+def test_hub_refuses_a_relay_its_own_day_does_not_allow(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, ALL, as_of={"KOR": RELAY_DAY, "USA": BEFORE_TISA, "JPN": RELAY_DAY})
+    result = deliver(c, "KOR", {"kind": "item", "item": item(c).text}, to="USA")
+    assert "not allowed on 2014-06-01" in str(result["reason"]), result
+    assert_refused(c, result, "relay KOR -> USA -> JPN not allowed on 2014-06-01", at="USA")
+
+
+def held_awaiting(c: Cluster) -> tuple[Item, dict[str, Any]]:
+    """KOR shared an item to JPN: USA holds it, KOR's consent request is open."""
+    marking = tisa_marking("SECRET", topics=("nk-missile",))
+    obj = indicator(marking["id"])
+
+    async def go() -> None:
+        await c.post("KOR", "to-JPN", marking, obj)
+        await c.settle()
+    c.run(go())
+    with c["KOR"].exchange.store.engine.connect() as conn:
+        text = conn.execute(select(exchange_sent.c.envelope).where(
+            exchange_sent.c.item_id == obj["id"])).scalar_one()
+    [request] = c["KOR"].exchange.store.consent_requests()
+    it = Item(text=text, digest=parse_envelope(text).digest(), item_id=obj["id"],
+              version=request["item_version"])
+    assert request["envelope_sha256"] == it.digest
+    return it, dict(request)
+
+
+HUB_CONSENTS: dict[str, tuple[Callable[[Cluster, Item, str], str], str]] = {
+    "signed-by-another-party": (
+        lambda c, it, rid: consent_for(c, it, rid, signer="JPN"), "signature does not verify"),
+    "for-an-unknown-request": (
+        lambda c, it, rid: consent_for(c, it, str(uuid.uuid4())), "matches no item held here"),
+    "naming-another-holder": (
+        lambda c, it, rid: consent_for(c, it, rid, holder="GBR"), "matches no item held here"),
+    "for-another-recipient": (
+        lambda c, it, rid: consent_for(c, it, rid, recipient="GBR"),
+        "matches no item held here"),
+    "for-another-envelope": (
+        lambda c, it, rid: consent_for(c, it, rid, envelope_sha256="ab" * 32),
+        "matches no item held here"),
+}
+
+
+def consent_for(c: Cluster, it: Item, request_id: str, *, signer: str = "KOR",
+                holder: str = "USA", recipient: str = "JPN",
+                envelope_sha256: str | None = None) -> str:
+    statement = ConsentStatement(
+        request_id=request_id, originator="KOR", holder=holder, recipient=recipient,
+        item_id=it.item_id, item_version=it.version,
+        envelope_sha256=envelope_sha256 or it.digest, decision="approve",
+        decided_at=now_text())
+    return sign(statement, key(c, signer))
+
+
+@pytest.mark.parametrize("case", sorted(HUB_CONSENTS))
+def test_hub_refuses_a_bad_consent_and_keeps_waiting(relay_cluster: Cluster, case: str
+                                                     ) -> None:
+    c = relay_cluster
+    it, request = held_awaiting(c)
+    make, logged = HUB_CONSENTS[case]
+    result = deliver(c, "KOR", {"kind": "consent", "consent": make(c, it, request["id"])},
+                     to="USA")
+    assert result["outcome"] == "refused", result
+    assert any(logged in r for r in refused_reasons(c, "USA")), refused_reasons(c, "USA")
+    c.run(c.settle())
+    [held] = c["USA"].exchange.store.held_in_state("awaiting")  # not forwarded
+    assert held["envelope_sha256"] == it.digest
+    assert inbox(c, "JPN") == [] and received_rows(c, "JPN") == 0
+
+
+def test_hub_control_the_genuine_consent_forwards(relay_cluster: Cluster) -> None:
+    c = relay_cluster
+    it, request = held_awaiting(c)
+    result = deliver(c, "KOR", {"kind": "consent",
+                                "consent": consent_for(c, it, request["id"])}, to="USA")
+    assert result["outcome"] == "accepted", result
+    c.run(c.settle())
+    assert received_rows(c, "JPN") == 1
+
+
+# --- onward sharing: JPN passes KOR's item to AUS ---------------------------------------
+
+
+AUS = """
+[parties.AUS]
+name = "Australia"
+levels = { CONFIDENTIAL = "CONFIDENTIAL", SECRET = "SECRET", "TOP SECRET" = "TOP SECRET" }
+"""
+JPN_AUS = """
+[agreements.jpn-aus-isa]
+kind = "bilateral"
+parties = ["JPN", "AUS"]
+max_level = "SECRET"
+topics = ["*"]
+in_force = 2012-05-17
+"""
+
+
+def four(tmp: Path) -> Cluster:
+    head, sep, rest = NETWORK.read_text().partition("[agreements.")
+    return Cluster(tmp, ("KOR", "USA", "JPN", "AUS"), network=head + AUS + sep + rest + JPN_AUS)
+
+
+ONWARD: dict[str, tuple[Callable[[Cluster, Item], str], str]] = {
+    "signed-by-the-holder": (lambda c, it: consent(c, it, signer="JPN", holder="JPN",
+                                                   recipient="AUS"),
+                             "signature does not verify"),
+    "for-another-recipient": (lambda c, it: consent(c, it, holder="JPN", recipient="GBR"),
+                              "consent does not approve this onward share"),
+    "for-another-holder": (lambda c, it: consent(c, it, holder="USA", recipient="AUS"),
+                           "consent does not approve this onward share"),
+    "for-another-envelope": (lambda c, it: consent(c, it, holder="JPN", recipient="AUS",
+                                                   envelope_sha256="ab" * 32),
+                             "consent does not approve this onward share"),
+    "denied": (lambda c, it: consent(c, it, holder="JPN", recipient="AUS", decision="deny"),
+               "consent does not approve this onward share"),
+}
+
+
+@pytest.mark.parametrize("case", [*sorted(ONWARD), "genuine"])
+def test_onward_share_with_a_bad_consent_is_refused(tmp_path: Path, case: str) -> None:
+    c = four(tmp_path)
+    it = item(c, path=("KOR", "JPN"))  # KOR's item as JPN received it
+    if case == "genuine":  # the control
+        agreed = consent(c, it, holder="JPN", recipient="AUS")
+        result = deliver(c, "JPN", {"kind": "item", "item": it.text, "consent": agreed},
+                         to="AUS")
+        assert result["outcome"] == "received", result
+        return
+    make, logged = ONWARD[case]
+    result = deliver(c, "JPN", {"kind": "item", "item": it.text, "consent": make(c, it)},
+                     to="AUS")
+    assert_refused(c, result, logged, at="AUS")
