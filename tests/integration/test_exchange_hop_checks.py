@@ -181,6 +181,40 @@ def test_control_genuine_direct_item_is_received(tmp_path: Path) -> None:
     assert received_rows(c, "JPN") == 1
 
 
+def evidence(c: Cluster, code: str = "JPN") -> tuple[str | None, str | None]:
+    with c[code].exchange.store.engine.connect() as conn:
+        row = conn.execute(select(exchange_received.c.relay, exchange_received.c.consent)
+                           ).one()
+    return row.relay, row.consent
+
+
+def test_only_verified_statements_are_kept_as_evidence(tmp_path: Path) -> None:
+    """Unchecked extras riding along with a valid item are not stored beside it as if
+    they were its relay statement or consent."""
+    c = Cluster(tmp_path, ALL)
+    it = item(c, path=("KOR", "JPN"))
+    result = deliver(c, "KOR", {"kind": "item", "item": it.text, "relay": "made up",
+                                "consent": "made up"})
+    assert result["outcome"] == "received", result
+    assert evidence(c) == (None, None)
+
+
+def test_a_consent_the_relay_does_not_rely_on_is_not_kept(relay_cluster: Cluster) -> None:
+    c = relay_cluster
+    it = item(c, consent_to=("JPN",))  # prior consent in the item itself
+    statement = relay(c, it, None)
+    result = deliver(c, "USA", relayed(it, statement, "made up"))
+    assert result["outcome"] == "received", result
+    assert evidence(c) == (statement, None)
+
+
+def test_a_relayed_item_keeps_its_relay_statement_and_consent(relay_cluster: Cluster) -> None:
+    c = relay_cluster
+    message = genuine(c)
+    assert deliver(c, "USA", message)["outcome"] == "received"
+    assert evidence(c) == (message["relay"], message["consent"])
+
+
 # --- the route, re-checked by the final recipient itself --------------------------------
 
 

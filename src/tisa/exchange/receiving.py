@@ -153,8 +153,9 @@ def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
             return {"outcome": "received", "receipt": receipt}
         if item.path == (item.originator, me) and sender == item.originator:
             require_route(ex, item, holder=None, path=item.path)
+            relay = consent = None  # kept as evidence only when verified
         elif len(item.path) == 3 and item.path[1] == sender:
-            _check_relayed(ex, sender, verified, relay, consent)
+            consent = _check_relayed(ex, sender, verified, relay, consent)
             require_route(ex, item, holder=None, path=item.path)
         else:
             raise Denied(f"{item.item_id}: path {' -> '.join(item.path)} does not fit a "
@@ -165,6 +166,7 @@ def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
         if receipt is not None:
             return {"outcome": "received", "receipt": receipt}
         _check_onward(ex, sender, verified, consent)
+        relay = None  # an onward share has no relay statement to keep
         require_route(ex, item, holder=sender, path=(sender, me))
         if item.sealed is not None:
             raise Denied(f"{item.item_id} is sealed to {item.recipient}; it cannot go onward")
@@ -185,7 +187,9 @@ def _item(ex: Exchange, sender: str, index: int, message: ItemMessage,
 
 
 def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
-                   relay_text: JsonValue | None, consent_text: JsonValue | None) -> None:
+                   relay_text: JsonValue | None, consent_text: JsonValue | None) -> str | None:
+    """The relay statement and the consent it names verify; the consent (None when the
+    item's own ``consent_to`` names this node) to keep as evidence."""
     st = item.statement
     if not isinstance(relay_text, str):
         raise Denied(f"{st.item_id}: relayed by {hub} without a relay statement")
@@ -199,7 +203,7 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
         if ex.party not in (st.consent_to or ()):
             raise Denied(f"{st.item_id}: relayed by {hub} without any consent: {st.originator} "
                          f"neither approved this relay nor named {ex.party} in consent_to")
-        return
+        return None
     if not isinstance(consent_text, str):
         raise Denied(f"{st.item_id}: the relay statement names a consent that is not carried")
     consent = verify_statement(parse_envelope(consent_text),
@@ -211,6 +215,7 @@ def _check_relayed(ex: Exchange, hub: str, item: Verified[ItemStatement],
                                                               item.envelope_sha256)):
         raise Denied(f"{st.item_id}: {st.originator}'s consent does not approve this relay "
                      f"(by {hub} to {ex.party}, of this envelope)")
+    return consent_text
 
 
 def _check_onward(ex: Exchange, holder: str, item: Verified[ItemStatement],
