@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import NETWORK
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from exchange_cluster import Cluster, endpoint
+from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import Table, func, select
 from stix_samples import indicator, tisa_marking
 
@@ -119,7 +119,8 @@ def deliver(c: Cluster, sender: str, message: Message, to: str = "JPN"
     body, _ = sign_request(c[sender].exchange, to, [message])
 
     async def go() -> dict[str, JsonValue]:
-        r = await c.client.post(endpoint(to) + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint(to) + "/exchange/v1/messages", content=body,
+                                headers=PEER_HEADERS)
         assert r.status_code == 200, r.text  # the batch itself is fine
         return dict(BatchReplyStatement.from_bytes(parse_envelope(r.content).payload
                                                    ).results[0])
