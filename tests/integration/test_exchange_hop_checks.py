@@ -302,14 +302,14 @@ def test_relay_without_any_consent_is_refused(relay_cluster: Cluster) -> None:
     c = relay_cluster
     it = item(c)  # no consent_to: JPN was not consented up front
     result = deliver(c, "USA", relayed(it, relay(c, it, None), None))
-    assert_refused(c, result, "relayed without any consent")
+    assert_refused(c, result, "relayed by USA without any consent")
 
 
 def test_relay_naming_a_consent_it_does_not_carry_is_refused(relay_cluster: Cluster) -> None:
     c = relay_cluster
     it = item(c)
     result = deliver(c, "USA", relayed(it, relay(c, it, consent(c, it)), None))
-    assert_refused(c, result, "relay names a consent not carried")
+    assert_refused(c, result, "names a consent that is not carried")
 
 
 # --- the hub's relay statement -----------------------------------------------------------
@@ -342,7 +342,7 @@ def test_relayed_item_without_a_relay_statement_is_refused(relay_cluster: Cluste
     c = relay_cluster
     it = item(c)
     result = deliver(c, "USA", relayed(it, None, consent(c, it)))
-    assert_refused(c, result, "relayed item without relay statement")
+    assert_refused(c, result, "relayed by USA without a relay statement")
 
 
 # --- the originator's signature on the item itself ---------------------------------------
@@ -447,15 +447,15 @@ HUB_CONSENTS: dict[str, tuple[Callable[[Cluster, Item, str], str], str]] = {
     "signed-by-another-party": (
         lambda c, it, rid: consent_for(c, it, rid, signer="JPN"), "signature does not verify"),
     "for-an-unknown-request": (
-        lambda c, it, rid: consent_for(c, it, str(uuid.uuid4())), "matches no item held here"),
+        lambda c, it, rid: consent_for(c, it, str(uuid.uuid4())), "matches no item held at USA"),
     "naming-another-holder": (
-        lambda c, it, rid: consent_for(c, it, rid, holder="GBR"), "matches no item held here"),
+        lambda c, it, rid: consent_for(c, it, rid, holder="GBR"), "matches no item held at USA"),
     "for-another-recipient": (
         lambda c, it, rid: consent_for(c, it, rid, recipient="GBR"),
-        "matches no item held here"),
+        "matches no item held at USA"),
     "for-another-envelope": (
         lambda c, it, rid: consent_for(c, it, rid, envelope_sha256="ab" * 32),
-        "matches no item held here"),
+        "matches no item held at USA"),
 }
 
 
