@@ -13,8 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from tisa.api.service import TaxiiNode
 from tisa.api.sharing import NodeNetwork
+from tisa.api.timestamps import parse_timestamp
 from tisa.crypto.keys import parse_public_key
 from tisa.crypto.sealing import parse_seal_public_key
+from tisa.errors import InvalidInput
 from tisa.ledger.entries import EntryKind, LogEntry, format_time
 from tisa.ledger.event_log import EventLog
 from tisa.model.route import RouteDecision, RouteRequest
@@ -120,3 +122,13 @@ def now_text() -> str:
 def iso_us(us: int) -> str:
     """Microseconds since the epoch as RFC 3339 UTC with microseconds and a ``Z``."""
     return datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def version_us(item_version: str) -> int:
+    """The object version an item carries, in microseconds: its signed ``item_version``
+    (the STIX ``modified``, else ``created``) — the value a receiver logs for it, so a
+    hub's log entries cross-check with the receiver's; 0 when it is not a timestamp."""
+    try:
+        return parse_timestamp(item_version)
+    except InvalidInput:
+        return int(item_version) if item_version.isdigit() else 0

@@ -86,20 +86,35 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
 
 def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | NotSent:
     """Onward sharing (third-party rule): pass on the originator's exact envelope, with its
-    signed consent — asked for now, unless its ``consent_to`` names the recipient."""
-    received = ex.store.received_envelope(item.object_id, item.version_us)
-    if received is None or received["originator"] != originator:
+    signed consent — asked for now, unless its ``consent_to`` names the recipient. Only
+    the item's first recipient shares it onward (never further), and each onward share is
+    its own row (``ref``): one envelope may go to several third parties."""
+    copies = [r for r in ex.store.received_envelopes(item.object_id, item.version_us)
+              if r["originator"] == originator]
+    if not copies:
         return NotSent(state="failure", message="not sent: this node holds no signed "
                        f"envelope of {item.object_id} from {originator}")
     if item.recipient not in ex.peers or originator not in ex.peers:
         return NotSent(state="failure", message=f"not sent: {item.recipient} or {originator} "
                        "has no endpoint and key in this node's network file")
+    parsed = [(r, ItemStatement.from_bytes(parse_envelope(str(r["envelope"])).payload))
+              for r in copies]
+    mine = [(r, st) for r, st in parsed if st.recipient == ex.party]
+    if not mine:
+        return NotSent(state="failure", message=f"not sent: {ex.party} received "
+                       f"{item.object_id} from {copies[0]['sender']}, which shared "
+                       f"{originator}'s item onward; an item goes onward only from its first "
+                       "recipient, never further")
+    received, statement = mine[0]
+    if statement.sealed is not None:
+        return NotSent(state="failure", message=f"not sent: {originator} sealed "
+                       f"{item.object_id} to {ex.party}; a sealed item cannot go onward")
     text = str(received["envelope"])
     digest = str(received["envelope_sha256"])
-    statement = ItemStatement.from_bytes(parse_envelope(text).payload)
+    ref = f"{digest}:{item.outbox_id}"
     if item.recipient in (statement.consent_to or ()):
         return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
-                         message=json.dumps({"kind": ITEM, "item": text}))
+                         message=json.dumps({"kind": ITEM, "item": text}), ref=ref)
     request_id = str(uuid.uuid4())
     now = now_us()
     expires = now + ex.settings.consent_ttl_seconds * 1_000_000
@@ -115,7 +130,7 @@ def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | 
               envelope_sha256=digest)
     return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
                      message=json.dumps(body), message_peer=originator,
-                     message_kind=CONSENT_REQUEST, held=held)
+                     message_kind=CONSENT_REQUEST, held=held, ref=ref)
 
 
 
@@ -127,7 +142,8 @@ def _hub_must_not_read(ex: Exchange, path: tuple[str, ...]) -> bool:
 
 
 def on_item_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> None:
-    """The next hop answered an item this node originated."""
+    """The next hop answered an item this node originated or shares onward (``digest``:
+    the share's ref, see ``exchange_tables``)."""
     sent = ex.store.sent(digest)
     if sent is None:
         return
@@ -163,7 +179,7 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
                     getattr(exc, "detail", exc))
         return False
     log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
-    ex.store.finish_share(digest, state="success", receipt=receipt, message=(
+    ex.store.finish_share(str(sent["ref"]), state="success", receipt=receipt, message=(
         f"delivered to {recipient}; signed receipt received_at {st.received_at} "
         f"with a verified tlog-proof of its log entry"))
     return True
@@ -260,7 +276,7 @@ def on_dropped(ex: Exchange, hub: str, message: DroppedMessage) -> Result:
     ex.store.finish_share(digest, state="failure",
                           message=f"dropped by {hub}: {message.reason or 'no reason given'}")
     for request in ex.store.consent_requests():
-        if request["envelope_sha256"] == digest:
+        if request["envelope_sha256"] == digest and request["holder"] == hub:
             ex.store.answer_consent(request["id"], state="expired",
                                     reason=message.reason, message=None)
     return {"outcome": "accepted"}

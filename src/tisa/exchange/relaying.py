@@ -20,7 +20,7 @@ from tisa.crypto.items import ItemStatement
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
 from tisa.errors import Denied, TisaError, VerificationError
-from tisa.exchange.context import Exchange, iso_us, log
+from tisa.exchange.context import Exchange, iso_us, log, version_us
 from tisa.exchange.messages import ConsentMessage, bounded_reason
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
 from tisa.exchange.routing import hub_route, require_route
@@ -65,7 +65,7 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
                   recipient=item.recipient, item_id=item.item_id,
                   item_version=item.item_version, state=state, request_id=request_id,
                   consent=None, expires_us=expires, messages=messages)
-    version = 0
+    version = version_us(item.item_version)
     ex.record(EntryKind.RECEIVED, item_id=item.item_id, version_us=version, from_party=sender,
               to_party=ex.party, originator=item.originator, envelope_sha256=digest)
     if request_id is not None:
@@ -87,19 +87,20 @@ def on_consent(ex: Exchange, sender: str, message: ConsentMessage) -> Result:
     ) or consent.holder != ex.party:
         raise Denied(f"consent {consent.request_id} matches no item held at {ex.party} "
                      f"awaiting {sender}'s answer")
-    digest = consent.envelope_sha256
+    digest, ref = consent.envelope_sha256, str(held["ref"])  # ref: this share's own row
+    version = version_us(consent.item_version)
     if consent.approved:
-        if ex.store.update_held(digest, expect=["awaiting"], state="forward", consent=text):
+        if ex.store.update_held(ref, expect=["awaiting"], state="forward", consent=text):
             log.info("%s: %s's signed consent verified for %s", ex.party, sender,
                      consent.item_id)
-            ex.record(EntryKind.CONSENT_GRANTED, item_id=consent.item_id, version_us=0,
+            ex.record(EntryKind.CONSENT_GRANTED, item_id=consent.item_id, version_us=version,
                       from_party=sender, to_party=ex.party, originator=consent.originator,
                       envelope_sha256=digest)
         return {"outcome": "accepted"}
     reason = f"{sender} denied consent" + (f": {consent.reason}" if consent.reason else "")
-    if ex.store.update_held(digest, expect=["awaiting"], state="dropped"):
-        ex.store.finish_share(digest, state="failure", message=reason)  # onward shares
-        ex.record(EntryKind.CONSENT_DENIED, item_id=consent.item_id, version_us=0,
+    if ex.store.update_held(ref, expect=["awaiting"], state="dropped"):
+        ex.store.finish_share(ref, state="failure", message=reason)  # onward shares
+        ex.record(EntryKind.CONSENT_DENIED, item_id=consent.item_id, version_us=version,
                   from_party=sender, to_party=ex.party, originator=consent.originator,
                   envelope_sha256=digest, reason=reason)
     return {"outcome": "accepted"}
@@ -119,7 +120,7 @@ def tick(ex: Exchange) -> int:
             if forward is None:
                 done += 1  # dropped
             else:
-                forwards[str(held["envelope_sha256"])] = forward
+                forwards[str(held["ref"])] = forward
         moved = ex.store.advance_held({k: [f.message] for k, f in forwards.items()},
                                       expect=["forward"], state="forwarded")
         for key, forward in forwards.items():
@@ -161,10 +162,11 @@ def _forward(ex: Exchange, held: dict[str, object]) -> Forward | None:
         "relay": sign_statement(relay, ex.signing_key).to_json().decode("utf-8")}
     if consent is not None:
         body["consent"] = str(consent)
-    key = str(held["envelope_sha256"])
+    key = str(held["ref"])
 
     def done() -> None:
-        ex.record(EntryKind.RELAYED, item_id=item.item_id, version_us=0, from_party=ex.party,
+        ex.record(EntryKind.RELAYED, item_id=item.item_id,
+                  version_us=version_us(item.item_version), from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
                   envelope_sha256=envelope.digest())
         log.info("%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
@@ -176,15 +178,17 @@ def _forward(ex: Exchange, held: dict[str, object]) -> Forward | None:
 
 def _forward_onward(ex: Exchange, held: dict[str, object], item: ItemStatement,
                     text: str) -> Forward:
-    recipient, key = str(held["recipient"]), str(held["envelope_sha256"])
+    recipient, key = str(held["recipient"]), str(held["ref"])
     require_route(ex, item, holder=ex.party, path=(ex.party, recipient))
     body: dict[str, JsonValue] = {"kind": ITEM, "item": text}
     if held["consent"] is not None:
         body["consent"] = str(held["consent"])
 
     def done() -> None:
-        ex.record(EntryKind.SENT, item_id=item.item_id, version_us=0, from_party=ex.party,
-                  to_party=recipient, originator=item.originator, envelope_sha256=key)
+        ex.record(EntryKind.SENT, item_id=item.item_id,
+                  version_us=version_us(item.item_version), from_party=ex.party,
+                  to_party=recipient, originator=item.originator,
+                  envelope_sha256=str(held["envelope_sha256"]))
 
     return Forward((recipient, ITEM, json.dumps(body), key), done)
 
@@ -204,39 +208,54 @@ def on_consent_request_refused(ex: Exchange, originator: str, message: dict[str,
 def _drop(ex: Exchange, held: dict[str, object], expect: list[str], reason: str,
           kind: EntryKind, *, notify: bool = True) -> int:
     digest, originator = str(held["envelope_sha256"]), str(held["originator"])
+    ref = str(held["ref"])
     body = json.dumps({"kind": DROPPED, "envelope_sha256": digest,
                        "reason": bounded_reason(reason)})  # as the originator takes it
-    if not ex.store.update_held(digest, expect=expect, state="dropped",
-                                messages=[(originator, DROPPED, body, digest)] if notify
-                                else []):
+    # A hub tells the originator (unless it knows already); a holder's onward share is
+    # its own business (the originator's share ended at this node, and a drop notice
+    # would end its other open requests for the envelope).
+    tell = [(originator, DROPPED, body, digest)] if notify and not _onward(ex, held) else []
+    if not ex.store.update_held(ref, expect=expect, state="dropped", messages=tell):
         return 0
-    ex.store.finish_share(digest, state="failure", message=f"not shared: {reason}")
-    ex.record(kind, item_id=str(held["item_id"]), version_us=0, from_party=ex.party,
+    ex.store.finish_share(ref, state="failure", message=f"not shared: {reason}")
+    ex.record(kind, item_id=str(held["item_id"]),
+              version_us=version_us(str(held["item_version"])), from_party=ex.party,
               to_party=str(held["recipient"]), originator=originator, envelope_sha256=digest,
               reason=reason)
     log.warning("%s dropped %s: %s", ex.party, held["item_id"], reason)
     return 1
 
 
+def _onward(ex: Exchange, held: dict[str, object]) -> bool:
+    """A held row of this node's own onward share (not an item it relays as a hub)."""
+    try:
+        item = ItemStatement.from_bytes(parse_envelope(str(held["envelope"])).payload)
+    except TisaError:
+        return False
+    return item.recipient == ex.party
+
+
 def on_forward_results(ex: Exchange, results: Sequence[tuple[str, dict[str, JsonValue]]]
                        ) -> None:
-    """The final recipient answered the hub's forwards: pass each verified receipt back
-    (one set-based move for the batch), or drop what was refused."""
+    """The final recipient answered the hub's forwards (each named by its held row's
+    ref): pass each verified receipt back (one set-based move for the batch), or drop
+    what was refused."""
     delivered: dict[str, list[Message]] = {}
-    for digest, result in results:
-        message = on_forward_result(ex, digest, result)
+    for ref, result in results:
+        message = on_forward_result(ex, ref, result)
         if message is not None:
-            delivered[digest] = [message]
+            delivered[ref] = [message]
     ex.store.advance_held(delivered, expect=["forwarded"], state="delivered")
 
 
-def on_forward_result(ex: Exchange, digest: str, result: dict[str, JsonValue]
+def on_forward_result(ex: Exchange, ref: str, result: dict[str, JsonValue]
                       ) -> Message | None:
     """One answer to a forward: the receipt message to pass back to the originator once
     the held item moves on to ``delivered``; None when there is nothing to pass back."""
-    held = ex.store.held(digest)
+    held = ex.store.held(ref)
     if held is None:
         return None
+    digest = str(held["envelope_sha256"])
     recipient, originator = str(held["recipient"]), str(held["originator"])
     receipt = result.get("receipt")
     if result.get("outcome") == "received" and isinstance(receipt, str):

@@ -7,15 +7,19 @@ in a few set-based statements, never overwriting a final state."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, true, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from tisa.store import tables as t
 from tisa.store.exchange_tables import exchange_held, exchange_messages, exchange_sent
 from tisa.store.sql import now_us
+
+log = logging.getLogger("tisa.exchange")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +47,9 @@ class SentDraft:
     message_kind: str = "item"
     #: an ``exchange_held`` row to insert with it (onward sharing awaiting consent)
     held: dict[str, Any] | None = None
+    #: what names this share's rows and messages (default: the envelope digest; an
+    #: onward share reuses the originator's envelope, so it needs its own)
+    ref: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,10 +78,8 @@ def drain_outbox(
     refs = sorted({ref for data in parsed.values()
                    for ref in data.get("object_marking_refs", []) if isinstance(ref, str)})
     definitions = _definitions(conn, refs)
-    sent_rows: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    held_rows: list[dict[str, Any]] = []
-    sent_ids: list[int] = []
+    drafts: list[tuple[OutboxItem, SentDraft]] = []
+    statuses = {int(row["id"]): str(row["status_id"]) for row in rows}
     for row in rows:
         key = (row["object_id"], row["collection_id"], int(row["version_us"]))
         body, kind = bodies.get(key, ("{}", ""))
@@ -85,22 +90,33 @@ def drain_outbox(
             object_type=kind, route=row["route"],
             definitions={r: definitions[r] for r in own_refs if r in definitions},
         )
-        result = build(item)
+        result = _build_one(build, item)
         if isinstance(result, NotSent):
-            _finish(conn, item.outbox_id, result.state, result.message)
-            _settle_companions(conn, str(row["status_id"]))
+            _fail_alone(conn, item.outbox_id, statuses, result)
             continue
+        drafts.append((item, result))
+    sent_rows: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    held_rows: list[dict[str, Any]] = []
+    sent_ids: list[int] = []
+    taken = _refs_in_use(conn, [d.ref or d.envelope_sha256 for _, d in drafts])
+    for item, result in drafts:
+        ref = result.ref or result.envelope_sha256
+        if ref in taken:  # one bad share fails alone: the inserts below cannot fail
+            _fail_alone(conn, item.outbox_id, statuses, NotSent(state="failure", message=(
+                f"not sent: another share already uses the reference {ref}")))
+            continue
+        taken.add(ref)
         sent_ids.append(item.outbox_id)
         sent_rows.append({
             "outbox_id": item.outbox_id, "envelope_sha256": result.envelope_sha256,
             "envelope": result.envelope, "recipient": item.recipient,
             "next_hop": result.next_hop, "item_id": item.object_id,
-            "version_us": item.version_us, "receipt": None})
+            "version_us": item.version_us, "receipt": None, "ref": ref})
         messages.append(_message(result.message_peer or result.next_hop,
-                                 result.message_kind, result.message,
-                                 result.envelope_sha256))
+                                 result.message_kind, result.message, ref))
         if result.held is not None:
-            held_rows.append({**result.held, "held_us": now_us()})
+            held_rows.append({**result.held, "ref": ref, "held_us": now_us()})
     for table, values in ((exchange_sent, sent_rows), (exchange_messages, messages),
                           (exchange_held, held_rows)):
         if values:
@@ -109,6 +125,37 @@ def drain_outbox(
         conn.execute(update(ob).where(ob.c.id.in_(sent_ids)).values(
             state="sent", attempts=ob.c.attempts + 1, updated_us=now_us()))
     return len(rows)
+
+
+def _build_one(build: Callable[[OutboxItem], SentDraft | NotSent], item: OutboxItem
+               ) -> SentDraft | NotSent:
+    """Build one share; an unexpected error fails that share alone, with its reason,
+    instead of rolling back (and so jamming) the whole drain. Database errors still
+    abort the round: they are the database's, not the share's, and the round is retried."""
+    try:
+        return build(item)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # any fault of one share stays with it
+        log.exception("share %d (%s to %s) failed while being signed", item.outbox_id,
+                      item.object_id, item.recipient)
+        return NotSent(state="failure", message=f"not sent: {type(exc).__name__}: {exc}")
+
+
+def _fail_alone(conn: Connection, outbox_id: int, statuses: dict[int, str],
+                result: NotSent) -> None:
+    _finish(conn, outbox_id, result.state, result.message)
+    _settle_companions(conn, statuses[outbox_id])
+
+
+def _refs_in_use(conn: Connection, refs: Sequence[str]) -> set[str]:
+    """Which of these refs already name a sent or held row."""
+    taken: set[str] = set()
+    if refs:
+        for table in (exchange_sent, exchange_held):
+            taken.update(str(r[0]) for r in conn.execute(
+                select(table.c.ref).where(table.c.ref.in_(sorted(set(refs))))))
+    return taken
 
 
 def _definitions(conn: Connection, refs: Sequence[str]) -> dict[str, str]:
@@ -140,6 +187,7 @@ def enqueue_messages(conn: Connection, messages: Sequence[tuple[str, str, str, s
 
 def finish_shares(conn: Connection, finishes: Sequence[tuple[str, str, str, str | None]]
                    ) -> None:
+    """Outcomes (ref, state, message, receipt) of shares, named by their ``ref``."""
     if not finishes:
         return
     ob, es = t.outbox, exchange_sent
@@ -149,8 +197,7 @@ def finish_shares(conn: Connection, finishes: Sequence[tuple[str, str, str, str 
         if previous is None or previous[0] not in ("success", "failure"):
             by_digest[digest] = (state, message, receipt)  # the last non-final word wins
     ids = {int(r[0]): str(r[1]) for r in conn.execute(
-        select(es.c.outbox_id, es.c.envelope_sha256).where(
-            es.c.envelope_sha256.in_(sorted(by_digest))))}
+        select(es.c.outbox_id, es.c.ref).where(es.c.ref.in_(sorted(by_digest))))}
     if not ids:
         return
     open_rows = conn.execute(

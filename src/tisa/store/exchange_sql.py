@@ -140,13 +140,13 @@ class ExchangeStore:
             conn: Connection = self._local.conn
             return drain_outbox(conn, limit, build)
 
-    def prefetch_sent(self, digests: Sequence[str]) -> None:
-        """Inside a unit: read these ``sent`` rows in one query (absent ones too)."""
-        cache: dict[str, Row | None] = dict.fromkeys(digests)
+    def prefetch_sent(self, refs: Sequence[str]) -> None:
+        """Inside a unit: read these ``sent`` rows (by ref) in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(refs)
         with self._connect() as conn:
             for row in conn.execute(select(exchange_sent).where(
-                    exchange_sent.c.envelope_sha256.in_(sorted(cache)))).mappings():
-                cache[row["envelope_sha256"]] = dict(row)
+                    exchange_sent.c.ref.in_(sorted(cache)))).mappings():
+                cache[row["ref"]] = dict(row)
         self._local.sent = cache
 
     def prefetch_receipts(self, digests: Sequence[str]) -> None:
@@ -159,21 +159,23 @@ class ExchangeStore:
                 cache[digest] = receipt
         self._local.receipts = cache
 
-    def sent(self, envelope_sha256: str) -> Row | None:
+    def sent(self, ref: str) -> Row | None:
+        """The share this node sent under ``ref`` (the envelope digest for what it signed
+        itself; ``<digest>:<outbox id>`` for an onward share)."""
         cache = getattr(self._local, "sent", None)
-        if cache is not None and envelope_sha256 in cache:
-            return cache[envelope_sha256]  # type: ignore[no-any-return]
-        return self._one(select(exchange_sent).where(
-            exchange_sent.c.envelope_sha256 == envelope_sha256))
+        if cache is not None and ref in cache:
+            return cache[ref]  # type: ignore[no-any-return]
+        return self._one(select(exchange_sent).where(exchange_sent.c.ref == ref))
 
-    def finish_share(self, envelope_sha256: str, *, state: str, message: str,
+    def finish_share(self, ref: str, *, state: str, message: str,
                      receipt: str | None = None) -> None:
-        """Record the outcome of a share (inside a ``unit``: at its end, with the others).
+        """Record the outcome of a share, named by its ref (inside a ``unit``: at its end,
+        with the others).
 
         Once a share is final it stays so: the guard is in the UPDATE itself, so a late
         "held" never overwrites a receipt that committed meanwhile (another thread, or
         another process on PostgreSQL)."""
-        finish = (envelope_sha256, state, message, receipt)
+        finish = (ref, state, message, receipt)
         if getattr(self._local, "conn", None) is not None:
             self._local.finishes.append(finish)
             return
@@ -245,11 +247,14 @@ class ExchangeStore:
             exchange_received.c.envelope_sha256 == envelope_sha256))
         return None if row is None else str(row["receipt"])
 
-    def received_envelope(self, item_id: str, version_us: int) -> Row | None:
-        """The originator's envelope of an object version this node received."""
+    def received_envelopes(self, item_id: str, version_us: int) -> list[Row]:
+        """The originators' envelopes of an object version this node received, oldest
+        first (a version may come more than once: first-hand, and passed on by a holder)."""
         r = exchange_received
-        return self._one(select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
-                         .order_by(r.c.received_us).limit(1))
+        with self._connect() as conn:
+            return [dict(row) for row in conn.execute(
+                select(r).where(r.c.item_id == item_id, r.c.version_us == version_us)
+                .order_by(r.c.received_us)).mappings()]
 
     def record_received_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Record received items in one statement; the digests that a concurrent
@@ -273,27 +278,29 @@ class ExchangeStore:
 
     # -- held (hub) ---------------------------------------------------------------------
 
-    def prefetch_held(self, digests: Sequence[str]) -> None:
-        """Inside a unit: read these held items in one query (absent ones too)."""
-        cache: dict[str, Row | None] = dict.fromkeys(digests)
+    def prefetch_held(self, refs: Sequence[str]) -> None:
+        """Inside a unit: read these held items (by ref) in one query (absent ones too)."""
+        cache: dict[str, Row | None] = dict.fromkeys(refs)
         with self._connect() as conn:
             for row in conn.execute(select(exchange_held).where(
-                    exchange_held.c.envelope_sha256.in_(sorted(cache)))).mappings():
-                cache[row["envelope_sha256"]] = dict(row)
+                    exchange_held.c.ref.in_(sorted(cache)))).mappings():
+                cache[row["ref"]] = dict(row)
         self._local.held = cache
 
-    def held(self, envelope_sha256: str) -> Row | None:
+    def held(self, ref: str) -> Row | None:
+        """A held item by its ref (a hub's: the envelope digest)."""
         cache = getattr(self._local, "held", None)
-        if cache is not None and envelope_sha256 in cache:
-            return cache[envelope_sha256]  # type: ignore[no-any-return]
-        return self._one(select(exchange_held).where(
-            exchange_held.c.envelope_sha256 == envelope_sha256))
+        if cache is not None and ref in cache:
+            return cache[ref]  # type: ignore[no-any-return]
+        return self._one(select(exchange_held).where(exchange_held.c.ref == ref))
 
     def held_by_request(self, request_id: str) -> Row | None:
         return self._one(select(exchange_held).where(exchange_held.c.request_id == request_id))
 
     def hold(self, *, messages: Sequence[tuple[str, str, str, str]], **values: Any) -> bool:
-        """Hold an item and queue messages (peer, kind, body, ref) with it; False if held."""
+        """Hold an item and queue messages (peer, kind, body, ref) with it; False if held.
+        Its ``ref`` defaults to its envelope digest (a hub's hold)."""
+        values.setdefault("ref", values.get("envelope_sha256"))
         with self._begin() as conn:
             if not self._insert_new(conn, exchange_held, {**values, "held_us": now_us()}):
                 return False
@@ -310,17 +317,18 @@ class ExchangeStore:
         with self._connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
 
-    def update_held(self, envelope_sha256: str, *, expect: Sequence[str],
+    def update_held(self, ref: str, *, expect: Sequence[str],
                     messages: Sequence[tuple[str, str, str, str]] = (), **values: Any) -> bool:
-        """Move a held item on (only from a state in ``expect``) and queue messages with it."""
+        """Move a held item (by ref) on (only from a state in ``expect``) and queue messages
+        with it."""
         h = exchange_held
         with self._begin() as conn:
             # Values as parameters, not in the statement: a held row carries a whole
             # envelope, and statements with large inline values compile slowly.
             stmt = update(h).where(
-                h.c.envelope_sha256 == bindparam("key"), h.c.state.in_(list(expect))
+                h.c.ref == bindparam("key"), h.c.state.in_(list(expect))
             ).values({name: bindparam(f"v_{name}") for name in values})
-            params = {"key": envelope_sha256, **{f"v_{k}": v for k, v in values.items()}}
+            params = {"key": ref, **{f"v_{k}": v for k, v in values.items()}}
             changed = conn.execute(stmt, params).rowcount
             if not changed:
                 return False
@@ -330,16 +338,16 @@ class ExchangeStore:
 
     def advance_held(self, moves: Mapping[str, Sequence[tuple[str, str, str, str]]], *,
                      expect: Sequence[str], state: str) -> set[str]:
-        """Move many held items to ``state`` (each only from a state in ``expect``) in one
-        statement, and queue each moved item's messages; the keys that moved."""
+        """Move many held items (by ref) to ``state`` (each only from a state in
+        ``expect``) in one statement, and queue each moved item's messages; the refs that
+        moved."""
         if not moves:
             return set()
         h = exchange_held
         with self._begin() as conn:
             moved = {str(r[0]) for r in conn.execute(
-                update(h).where(h.c.envelope_sha256.in_(sorted(moves)),
-                                h.c.state.in_(list(expect)))
-                .values(state=state).returning(h.c.envelope_sha256))}
+                update(h).where(h.c.ref.in_(sorted(moves)), h.c.state.in_(list(expect)))
+                .values(state=state).returning(h.c.ref))}
             enqueue_messages(conn, [m for key, queued in moves.items() if key in moved
                                     for m in queued])
         return moved

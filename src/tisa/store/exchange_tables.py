@@ -1,8 +1,24 @@
-"""The exchange layer's SQL schema (migration 0003), described for queries."""
+"""The exchange layer's SQL schema (migrations 0003 and 0004), described for queries.
+
+``ref`` names a row of ``exchange_sent`` or ``exchange_held`` (and the peer messages
+about it): the envelope digest for what a node signed or holds as a hub, and
+``<digest>:<outbox id>`` for an onward share of a received item (one envelope, several
+recipients, each its own share)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from tisa.store.tables import BigId
 
@@ -11,14 +27,18 @@ metadata = MetaData()
 exchange_sent = Table(
     "exchange_sent",
     metadata,
-    Column("outbox_id", BigInteger, primary_key=True),
-    Column("envelope_sha256", String(64), nullable=False, unique=True),
+    Column("outbox_id", BigInteger, nullable=False),
+    Column("envelope_sha256", String(64), nullable=False),
     Column("envelope", Text, nullable=False),
     Column("recipient", String(64), nullable=False),
     Column("next_hop", String(64), nullable=False),
     Column("item_id", String(300), nullable=False),
     Column("version_us", BigInteger, nullable=False),
     Column("receipt", Text, nullable=True),
+    Column("ref", String(300), nullable=False),
+    PrimaryKeyConstraint("outbox_id", name="pk_exchange_sent"),
+    UniqueConstraint("ref", name="uq_exchange_sent_ref"),
+    Index("ix_exchange_sent_envelope", "envelope_sha256"),
 )
 
 exchange_messages = Table(
@@ -53,7 +73,8 @@ exchange_received = Table(
 exchange_held = Table(
     "exchange_held",
     metadata,
-    Column("envelope_sha256", String(64), primary_key=True),
+    Column("ref", String(300), nullable=False),
+    Column("envelope_sha256", String(64), nullable=False),
     Column("envelope", Text, nullable=False),
     Column("originator", String(64), nullable=False),
     Column("recipient", String(64), nullable=False),
@@ -64,6 +85,9 @@ exchange_held = Table(
     Column("consent", Text, nullable=True),
     Column("expires_us", BigInteger, nullable=False),
     Column("held_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("ref", name="pk_exchange_held"),
+    Index("ix_exchange_held_state", "state", "expires_us"),
+    Index("ix_exchange_held_envelope", "envelope_sha256"),
 )
 
 consent_requests = Table(
