@@ -48,6 +48,7 @@ from tisa.store.ports import (
     OutboxDraft,
     Page,
     Part,
+    ReceivedCopy,
     Rejected,
     StatusRecord,
     UserRecord,
@@ -373,6 +374,8 @@ class TaxiiNode:
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
         carriers: dict[str, set[tuple[str, int]]] = {}  # definition -> routed items
+        received = self.store.received_copies(
+            [p.object_id for p in posted if p.type != "marking-definition"])
         for p in posted:
             if p.type == "marking-definition":
                 continue
@@ -382,7 +385,10 @@ class TaxiiNode:
                 continue
             try:
                 marking = item_marking(p.data, definitions, self.network.resolve_level)
-                if marking.originator != self.party and not self._received(p.object_id):
+                copies = received.get(p.object_id, [])
+                if copies:  # another party's item: it goes on only as theirs (third party)
+                    _require_onward(p, marking, self.party, copies)
+                elif marking.originator != self.party and not self._received(p.object_id):
                     require_originator(marking, self.party, where=p.object_id)  # not onward
             except MarkingError as exc:
                 decided[p.object_id + "@" + p.version] = Rejected(
@@ -464,6 +470,38 @@ class Definitions:
             message=f"marking-definition {changed[0]} in the envelope differs from the stored "
             "one (or from another copy in the envelope); marking-definitions are immutable: "
             "post the stored one or a new marking under a new id",
+        )
+
+
+def _require_onward(
+    posted: PostedObject, marking: ItemMarking, party: str, copies: Sequence[ReceivedCopy]
+) -> None:
+    """Third-party rule, for an object this node received from another party: it is that
+    party's item, whatever marking or version the holder gives it, so it goes on only as
+    received (the originator's signed envelope, with its consent) and only from its first
+    recipient (never further)."""
+    where = posted.object_id
+    theirs = sorted({c.originator for c in copies if c.originator != party})
+    if not theirs:
+        return  # this node's own item, come back to it
+    owner = theirs[0]
+    if marking.originator != owner:
+        raise MarkingError(
+            f"{where} is {owner}'s item: this node received it from {owner}, and a new "
+            f"marking or version does not make it {marking.originator}'s; it goes on only "
+            f"as {owner}'s item, as received, with {owner}'s consent (third-party rule)"
+        )
+    same = [c for c in copies if c.originator == owner and c.version_us == posted.version_us]
+    if not same:
+        raise MarkingError(
+            f"version {posted.version} of {where} is not one this node received from "
+            f"{owner}; {owner}'s item goes on only as {owner} signed it (a new version of "
+            f"it is still {owner}'s item)"
+        )
+    if not any(c.first_hand for c in same):
+        raise MarkingError(
+            f"this node received {where} from {same[0].sender}, which shared {owner}'s "
+            f"item onward; an item goes onward only from its first recipient, never further"
         )
 
 

@@ -173,6 +173,19 @@ class OutboxEntry:
     attempts: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReceivedCopy:
+    """An object version this node received from another party (its evidence is in
+    ``exchange_received``): whose item it is, who delivered it, and whether this node is
+    the item's first recipient (from the originator directly or through its hub) rather
+    than a third party a holder passed it on to."""
+
+    originator: str
+    version_us: int
+    sender: str
+    first_hand: bool
+
+
 class ObjectStore(Protocol):
     def ensure_collections(self, collections: Sequence[CollectionRecord]) -> None: ...
 

@@ -39,6 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from tisa.errors import ConfigError, Conflict, IntegrityError
 from tisa.store import tables as t
+from tisa.store.exchange_tables import exchange_received
 from tisa.store.migrate import migrate
 from tisa.store.ports import (
     UNSCOPED,
@@ -49,6 +50,7 @@ from tisa.store.ports import (
     OutboxEntry,
     Page,
     Part,
+    ReceivedCopy,
     StatusEntry,
     StatusRecord,
     StoredObject,
@@ -536,6 +538,21 @@ class SqlStore:
         )
         with self.engine.connect() as conn:
             return conn.execute(stmt.limit(1)).first() is not None
+
+    def received_copies(self, object_ids: Sequence[str]) -> dict[str, list[ReceivedCopy]]:
+        """The versions of these objects this node received from other parties."""
+        r = exchange_received
+        found: dict[str, list[ReceivedCopy]] = {}
+        if not object_ids:
+            return found
+        with self.engine.connect() as conn:
+            for item_id, originator, version_us, sender, relayed in conn.execute(select(
+                    r.c.item_id, r.c.originator, r.c.version_us, r.c.sender,
+                    r.c.relay.is_not(None)).where(r.c.item_id.in_(sorted(set(object_ids))))):
+                found.setdefault(item_id, []).append(ReceivedCopy(
+                    originator=originator, version_us=int(version_us), sender=sender,
+                    first_hand=bool(relayed) or sender == originator))
+        return found
 
     def count_objects(self, collection_id: str) -> int:
         from sqlalchemy import func
