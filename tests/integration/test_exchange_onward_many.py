@@ -13,7 +13,7 @@ import pytest
 from exchange_cluster import Cluster, endpoint
 from sqlalchemy import select
 from stix_samples import indicator, tisa_marking
-from test_exchange_onward import deliver_to_jpn, desk, four
+from test_exchange_onward import deliver_to_jpn, desk, four, network_with_aus
 
 from tisa.crypto.batches import BatchReplyStatement
 from tisa.crypto.dsse import parse_envelope
@@ -31,8 +31,10 @@ def ids(objects: list[dict[str, Any]]) -> set[str]:
 
 
 def test_one_item_onward_to_two_third_parties_each_with_its_own_consent(
-        tmp_path: Path) -> None:
-    c = four(tmp_path)
+        tmp_path: Path, database_url: str) -> None:
+    # The holder, JPN, on SQLite and on PostgreSQL.
+    c = Cluster(tmp_path, ("KOR", "USA", "JPN", "AUS"), network=network_with_aus(),
+                database_urls={"JPN": database_url})
 
     async def go() -> None:
         received = await deliver_to_jpn(c)
