@@ -379,10 +379,12 @@ class ExchangeStore:
             c.c.recipient == recipient, c.c.state == "open").order_by(c.c.requested_us))
 
     def share_state(self, envelope_sha256: str) -> str | None:
-        """The state of the share that sent this envelope (None: this node did not)."""
+        """The state of the share that sent this envelope (None: this node did not). An
+        envelope this node signed is its share's ref; onward shares (another party's
+        envelope, several shares of it) are not looked up here."""
         ob, es = t.outbox, exchange_sent
         row = self._one(select(ob.c.state).join(es, es.c.outbox_id == ob.c.id)
-                        .where(es.c.envelope_sha256 == envelope_sha256))
+                        .where(es.c.ref == envelope_sha256))
         return None if row is None else str(row["state"])
 
     def answer_consent(self, request_id: str, *, state: str, reason: str,
