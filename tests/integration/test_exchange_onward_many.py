@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exchange_cluster import Cluster, endpoint
+from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import select
 from stix_samples import indicator, tisa_marking
 from test_exchange_onward import deliver_to_jpn, desk, four, network_with_aus
@@ -64,7 +64,8 @@ def test_one_item_onward_to_two_third_parties_each_with_its_own_consent(
             consent = conn.execute(select(exchange_received.c.consent)).scalar_one()
         body, _ = sign_request(c["JPN"].exchange, "USA",
                                [{"kind": "item", "item": text, "consent": consent}])
-        r = await c.client.post(endpoint("USA") + "/exchange/v1/messages", content=body)
+        r = await c.client.post(endpoint("USA") + "/exchange/v1/messages", content=body,
+                                headers=PEER_HEADERS)
         result = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results[0]
         assert result["outcome"] == "refused"
         assert received["id"] not in ids(await c.inbox("USA"))
