@@ -173,7 +173,9 @@ def test_an_item_goes_onward_only_from_its_first_recipient(tmp_path: Path) -> No
         status = await c.post("AUS", "to-JPN", at_aus)
         assert status["failure_count"] == 1, status
         assert "never further" in status["failures"][0]["message"]
+        await c.settle()  # refused before any consent request: nothing waits anywhere
         assert desk(c).open_requests() == []
+        assert c["AUS"].exchange.store.held_in_state("awaiting") == []
     c.run(go())
 
 

@@ -11,11 +11,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from conftest import NETWORK
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from exchange_cluster import Cluster
+from exchange_cluster import Cluster, keyed_network
 from sqlalchemy import update
 from stix_samples import indicator, tisa_marking
 
+from tisa.api.sharing import load_node_network
+from tisa.config import node_public_key, node_seal_public_key
 from tisa.exchange.consent import ConsentDesk
 from tisa.store.exchange_tables import exchange_held
 
@@ -105,32 +108,36 @@ def test_consent_refused_by_the_hub_ends_the_share_at_once(tmp_path: Path) -> No
 
 def test_consent_request_refused_by_the_originator_ends_the_onward_share(
         tmp_path: Path) -> None:
-    """AUS (which received KOR's item from JPN) shares it on to JPN: KOR refuses AUS's
-    consent request (it never sent the item to AUS), and AUS's share fails at once with
-    KOR's reason — not 'expired unanswered' a consent TTL later."""
+    """JPN shares KOR's item on to AUS, a party KOR's own network file does not list:
+    KOR refuses JPN's consent request, and JPN's share fails at once with KOR's reason —
+    not 'expired unanswered' a consent TTL later. (AUS passing on what JPN passed to it
+    is refused before any consent request is sent: test_exchange_onward_many.)"""
     from test_exchange_onward import network_with_aus
 
     c = Cluster(tmp_path, ("KOR", "USA", "JPN", "AUS"), network=network_with_aus(),
                 as_of={k: GSOMIA for k in ("KOR", "USA", "JPN", "AUS")})
-    marking = tisa_marking("SECRET", consent_to=["AUS"])
+    marking = tisa_marking("SECRET")
     item = indicator(marking["id"])
 
     async def go() -> None:
         await c.post("KOR", "to-JPN", marking, item)
         await c.settle()
         [got] = [o for o in await c.inbox("JPN") if o["id"] == item["id"]]
-        first = await c.post("JPN", "to-AUS", got)
+        kor = c["KOR"].exchange  # KOR's network file, now without AUS
+        without_aus = tmp_path / "kor-network-without-aus.toml"
+        without_aus.write_text(keyed_network(NETWORK.read_text(), {
+            code: (node_public_key(c[code].home), node_seal_public_key(c[code].home))
+            for code in ("KOR", "USA", "JPN")}))
+        kor.network = load_node_network(without_aus, "KOR")
+        share = await c.post("JPN", "to-AUS", got)
         await c.settle()
-        assert (await c.status("JPN", first["id"]))["success_count"] == 1
-        [again] = [o for o in await c.inbox("AUS") if o["id"] == item["id"]]
-        second = await c.post("AUS", "to-JPN", again)
-        await c.settle()
-        done = await c.status("AUS", second["id"])
+        done = await c.status("JPN", share["id"])
         assert done["failure_count"] == 1, done
         text = item_message(done, item["id"])
         assert "KOR refused the consent request" in text, text
-        assert "KOR did not send to it" in text, text
-        assert c["AUS"].exchange.store.held_in_state("awaiting") == []
+        assert "AUS is not a party in KOR's network" in text, text
+        assert c["JPN"].exchange.store.held_in_state("awaiting") == []
+        assert desk(c).open_requests() == []
     c.run(go())
 
 
