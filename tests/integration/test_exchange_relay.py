@@ -8,13 +8,13 @@ from datetime import date
 from pathlib import Path
 
 from exchange_cluster import Cluster
-from sqlalchemy import select
+from sqlalchemy import select, update
 from stix_samples import indicator, tisa_marking
 
 from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.exchange.consent import ConsentDesk
-from tisa.store.exchange_tables import exchange_received
+from tisa.store.exchange_tables import exchange_held, exchange_received
 
 BEFORE_GSOMIA = date(2015, 6, 1)  # TISA in force, the KOR-JPN GSOMIA not yet
 
@@ -134,3 +134,34 @@ def test_hub_re_decides_on_the_day_it_forwards(tmp_path: Path) -> None:
         assert "dropped by USA" in " | ".join(f["message"] for f in done["failures"])
         assert await c.inbox("JPN") == []
     c.run(go())
+
+
+def test_one_held_item_the_hub_cannot_forward_does_not_hold_up_the_others(
+        tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    marking = tisa_marking("SECRET", topics=("nk-missile",), consent_to=["JPN"])
+    broken, fine = indicator(marking["id"]), indicator(marking["id"])
+    usa = c["USA"].exchange
+
+    async def go() -> None:
+        first = await c.post("KOR", "to-JPN", marking, broken)
+        second = await c.post("KOR", "to-JPN", fine)
+        kor = c["KOR"].worker
+        assert kor is not None
+        await kor.run_once()  # both reach USA and wait there to be forwarded
+        with usa.store.engine.begin() as conn:  # one held row goes bad (a corrupt consent)
+            conn.execute(update(exchange_held).where(exchange_held.c.item_id == broken["id"])
+                         .values(consent="not a DSSE envelope"))
+        await c.settle()
+        failed = await c.status("KOR", first["id"])
+        assert "the hub could not forward it" in " | ".join(
+            f["message"] for f in failed.get("failures", [])), failed
+        done = await c.status("KOR", second["id"])
+        assert done["success_count"] == 1, done
+    c.run(go())
+    assert fine["id"] in received_ids(c) and broken["id"] not in received_ids(c)
+
+
+def received_ids(c: Cluster) -> set[str]:
+    with c["JPN"].exchange.store.engine.connect() as conn:
+        return set(conn.execute(select(exchange_received.c.item_id)).scalars())

@@ -116,7 +116,13 @@ def tick(ex: Exchange) -> int:
                           EntryKind.CONSENT_EXPIRED)
         forwards: dict[str, Forward] = {}
         for held in ex.store.held_in_state("forward"):
-            forward = _forward(ex, held)
+            try:
+                forward = _forward(ex, held)
+            except Exception as exc:  # a fault with one item must not hold up the others
+                log.exception("%s: forwarding %s failed", ex.party, held["item_id"])
+                _drop(ex, held, ["forward"], f"the hub could not forward it ({type(exc).__name__}"
+                      "; see the hub's log)", EntryKind.REFUSED)
+                forward = None
             if forward is None:
                 done += 1  # dropped
             else:
