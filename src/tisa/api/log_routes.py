@@ -17,10 +17,11 @@ import time
 from typing import Final
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tisa.api.bodies import BodyTooLarge, BodyUnreadable, read_body
 from tisa.api.log_node import LogNode
 from tisa.errors import IntegrityError, InvalidInput, NotFound
 from tisa.ledger.tiles import parse_tile_path
@@ -89,9 +90,12 @@ class LogEndpoints:
         return _text(data, 200, media=TILE, cache=NO_STORE if ref.is_partial else IMMUTABLE)
 
     async def add_checkpoint(self, request: Request) -> Response:
-        body = await _limited_body(request, MAX_ADD_CHECKPOINT_BODY)
-        if body is None:
-            return _text(f"the body exceeds {MAX_ADD_CHECKPOINT_BODY} bytes\n", 413)
+        try:
+            body = await read_body(request, MAX_ADD_CHECKPOINT_BODY)
+        except BodyTooLarge as exc:
+            return _text(f"{exc}\n", 413)
+        except BodyUnreadable as exc:
+            return _text(f"{exc}\n", 400)
         decision = await run_in_threadpool(self._decide, body)
         status = _STATUS[decision.outcome]
         if decision.evidence:
@@ -122,23 +126,6 @@ class LogEndpoints:
                     reason=f"the witness state moved to size {size} meanwhile",
                     checkpoint=decision.checkpoint, known_size=size)
         return decision
-
-
-async def _limited_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                return None
-            chunks.append(chunk)
-    except ClientDisconnect:
-        return b""
-    return b"".join(chunks)
 
 
 def log_routes(node: LogNode) -> list[Route]:
