@@ -1,7 +1,8 @@
 """Reading a request body with a size cap, for every route that takes one (TAXII, the
-exchange's peer and consent routes, the log's witness route): a declared ``Content-Length`` over the cap is refused
-before anything is read, and a streamed (chunked) body is refused as soon as it passes the
-cap, so a client can never make the node hold more than ``limit`` bytes of its body."""
+exchange's peer and consent routes, the log's witness route): a declared
+``Content-Length`` over the cap is refused before anything is read, and a streamed
+(chunked) body is refused as soon as it passes the cap, so a client can never make the
+node hold more than ``limit`` bytes of its body."""
 
 from __future__ import annotations
 
