@@ -86,6 +86,8 @@ def test_direct_receipt_with_a_bad_log_proof_is_not_success(
             await c.settle()
         done = await c.status("KOR", status["id"])
         assert done["success_count"] == 0, done
+        assert any("not proven delivered: the receipt from JPN did not verify" in f["message"]
+                   for f in done["failures"]), done  # final, with the reason
         assert item["id"] in {o["id"] for o in await c.inbox("JPN")}  # JPN did store it
     c.run(go())
     warnings = [r.getMessage() for r in caplog.records if "did not verify" in r.getMessage()]
@@ -106,9 +108,11 @@ def test_hub_does_not_pass_back_a_receipt_whose_log_proof_fails(
             await c.settle()
         done = await c.status("KOR", status["id"])
         assert done["success_count"] == 0, done
+        assert any("JPN's receipt did not verify at USA" in f["message"]
+                   for f in done["failures"]), done  # the hub drops it and says why
         assert item["id"] in {o["id"] for o in await c.inbox("JPN")}
     c.run(go())
     assert c["USA"].exchange.store.held_in_state("delivered") == []
-    assert len(c["USA"].exchange.store.held_in_state("forwarded")) == 1
+    assert len(c["USA"].exchange.store.held_in_state("dropped")) == 1  # not left forwarded
     assert any("bad receipt from JPN" in r.getMessage()
                and "no signature from a known key" in r.getMessage() for r in caplog.records)

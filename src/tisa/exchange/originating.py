@@ -175,8 +175,11 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
             envelope_sha256=digest, originator=_originator(sent),
             item_id=str(sent["item_id"]), from_party=ex.party if hop == recipient else hop)
     except (TisaError, KeyError) as exc:
-        log.warning("%s: receipt for %s did not verify: %s", ex.party, digest,
-                    getattr(exc, "detail", exc))
+        detail = getattr(exc, "detail", "") or str(exc)
+        log.warning("%s: receipt for %s did not verify: %s", ex.party, digest, detail)
+        # The same envelope always gets the same receipt: no retry can prove delivery.
+        ex.store.finish_share(str(sent["ref"]), state="failure", message=(
+            f"not proven delivered: the receipt from {recipient} did not verify ({detail})"))
         return False
     log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
     ex.store.finish_share(str(sent["ref"]), state="success", receipt=receipt, message=(

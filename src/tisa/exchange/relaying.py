@@ -279,6 +279,9 @@ def on_forward_result(ex: Exchange, ref: str, result: dict[str, JsonValue]
         except (VerificationError, TisaError) as exc:
             log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest,
                         getattr(exc, "detail", "") or exc)
+            # Not left "forwarded" for ever: the originator learns delivery is unproven.
+            _drop(ex, held, ["forwarded"], f"{recipient}'s receipt did not verify at "
+                  f"{ex.party}: delivery not proven", EntryKind.REFUSED)
             return None
         log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
                  originator)
