@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import ClassVar, Self
@@ -41,6 +42,13 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: statements parsed lately, by kind and exact bytes (see ``Statement.from_bytes``)
+_PARSED: dict[tuple[type, bytes], object] = {}
+_PARSED_LOCK = threading.Lock()
+_CACHED_ENTRIES = 2048
+_CACHED_MAX_BYTES = 64 * 1024  # batches (large, seen once) are not kept
+
+
 class Statement:
     """Common behaviour; subclasses are frozen dataclasses."""
 
@@ -69,6 +77,24 @@ class Statement:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
+        """Parse strictly: exactly the canonical bytes of a valid statement of this kind.
+        Parsing is a pure function of ``data`` and statements are immutable, so recent
+        results for small payloads are kept (an exchange parses one item or receipt at
+        several steps); failures are not kept, they raise."""
+        if len(data) > _CACHED_MAX_BYTES:
+            return cls._parse(data)
+        key = (cls, bytes(data))
+        cached = _PARSED.get(key)
+        if cached is None:
+            cached = cls._parse(data)
+            with _PARSED_LOCK:
+                _PARSED[key] = cached
+                if len(_PARSED) > _CACHED_ENTRIES:
+                    del _PARSED[next(iter(_PARSED))]  # the oldest out
+        return cached  # type: ignore[return-value]
+
+    @classmethod
+    def _parse(cls, data: bytes) -> Self:
         where = cls.TYPE
         obj = fields_of(
             load_json(data, where),
