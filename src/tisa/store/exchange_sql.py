@@ -301,12 +301,38 @@ class ExchangeStore:
         """Hold an item and queue messages (peer, kind, body, ref) with it; False if held.
         Its ``ref`` defaults to its envelope digest (a hub's hold)."""
         values.setdefault("ref", values.get("envelope_sha256"))
+        row = {**values, "held_us": now_us()}
+        if self.in_unit():
+            # Inside a batch: held with the batch's other items in one statement just
+            # before it commits (True: held here unless a duplicate was held first).
+            pending, created = self.unit_list("holds")
+            if created:
+                conn: Connection = self._local.conn
+
+                def flush() -> None:
+                    self._hold_all(conn, pending)
+
+                self.before_commit(flush)
+            pending.append((row, list(messages)))
+            return True
         with self._begin() as conn:
-            if not self._insert_new(conn, exchange_held, {**values, "held_us": now_us()}):
-                return False
-            for peer, kind, body, ref in messages:
-                enqueue_message(conn, peer, kind, body, ref)
-        return True
+            return bool(self._hold_all(conn, [(row, list(messages))]))
+
+    def _hold_all(self, conn: Connection,
+                  holds: Sequence[tuple[dict[str, Any], list[tuple[str, str, str, str]]]]
+                  ) -> set[str]:
+        """Insert held rows (those not held yet) and queue the messages of those inserted."""
+        if not holds:
+            return set()
+        dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+        stmt = dialect(exchange_held).on_conflict_do_nothing().returning(exchange_held.c.ref)
+        held = {str(r[0]) for r in conn.execute(stmt, [row for row, _ in holds])}
+        queued: set[str] = set()  # the same ref twice in one batch: its first messages only
+        for row, messages in holds:
+            if row["ref"] in held and row["ref"] not in queued:
+                queued.add(row["ref"])
+                enqueue_messages(conn, messages)
+        return held
 
     def held_in_state(self, state: str, limit: int = 500, *,
                       expires_before_us: int | None = None) -> list[Row]:

@@ -57,3 +57,36 @@ def test_advance_held_inside_a_unit_rolls_back_with_it(store: ExchangeStore) -> 
     assert moved == {"a" * 64}
     assert [r["envelope_sha256"] for r in store.held_in_state("forward")] == ["a" * 64]
     assert store.due_messages(100) == []
+
+
+def test_holds_inside_a_unit_go_in_together_and_only_new_ones_queue_messages(
+        store: ExchangeStore) -> None:
+    hold(store, "a" * 64, "awaiting")  # held before: its duplicate below changes nothing
+    store.messages_done([int(r["id"]) for r in store.due_messages(10)])
+
+    def request(key: str) -> list[tuple[str, str, str, str]]:
+        return [("KOR", "consent-request", f"ask for {key[0]}", key)]
+
+    with store.unit():
+        for key in ("a" * 64, "b" * 64, "b" * 64, "c" * 64):
+            assert store.hold(envelope_sha256=key, envelope="{}", originator="KOR",
+                              recipient="JPN", item_id=f"indicator--{key[:8]}",
+                              item_version="v1", state="awaiting", request_id=None,
+                              consent=None, expires_us=0, messages=request(key))
+        # Not written yet: the batch's holds go in together just before it commits.
+        assert [r["envelope_sha256"] for r in store.held_in_state("awaiting")] == ["a" * 64]
+    held = {r["envelope_sha256"] for r in store.held_in_state("awaiting")}
+    assert held == {"a" * 64, "b" * 64, "c" * 64}
+    assert sorted(r["body"] for r in store.due_messages(10)) == ["ask for b", "ask for c"]
+
+
+def test_holds_inside_a_unit_that_fails_are_not_kept(store: ExchangeStore) -> None:
+    def failing_batch() -> None:
+        with store.unit():
+            hold(store, "d" * 64, "forward")
+            raise RuntimeError("the batch fails after the hold")
+
+    with pytest.raises(RuntimeError):
+        failing_batch()
+    assert store.held_in_state("forward") == []
+    assert store.due_messages(10) == []
