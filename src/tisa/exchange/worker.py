@@ -59,6 +59,7 @@ class DeliveryWorker:
             loop.call_soon_threadsafe(send_nudge.set)
 
         self.ex.wake = wake
+
         def on_stop(_: object) -> None:
             local_nudge.set()
             send_nudge.set()
