@@ -48,6 +48,17 @@ from tisa.store.sql import now_us
 
 _INSERT_NEW: dict[tuple[str, str], Any] = {}
 
+
+def _insert_new_stmt(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for this backend, built once per table (the
+    values travel as parameters, so the compiled form is cached)."""
+    key = (conn.dialect.name, table.name)
+    stmt = _INSERT_NEW.get(key)
+    if stmt is None:
+        dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+        stmt = _INSERT_NEW[key] = dialect(table).on_conflict_do_nothing()
+    return stmt
+
 __all__ = ["ExchangeStore", "NotSent", "OutboxItem", "Row", "SentDraft"]
 
 Row = dict[str, Any]
@@ -122,12 +133,7 @@ class ExchangeStore:
 
     def _insert_new(self, conn: Connection, table: Table, values: dict[str, Any]) -> bool:
         """Insert unless the key exists (no error, so a shared transaction survives)."""
-        key = (conn.dialect.name, table.name)
-        stmt = _INSERT_NEW.get(key)
-        if stmt is None:  # built once: the values travel as parameters (cached compile)
-            dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
-            stmt = _INSERT_NEW[key] = dialect(table).on_conflict_do_nothing()
-        return bool(conn.execute(stmt, values).rowcount)
+        return bool(conn.execute(_insert_new_stmt(conn, table), values).rowcount)
 
     # -- the TAXII outbox, turned into signed peer messages ------------------------------
 
@@ -324,8 +330,7 @@ class ExchangeStore:
         """Insert held rows (those not held yet) and queue the messages of those inserted."""
         if not holds:
             return set()
-        dialect = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
-        stmt = dialect(exchange_held).on_conflict_do_nothing().returning(exchange_held.c.ref)
+        stmt = _insert_new_stmt(conn, exchange_held).returning(exchange_held.c.ref)
         held = {str(r[0]) for r in conn.execute(stmt, [row for row, _ in holds])}
         queued: set[str] = set()  # the same ref twice in one batch: its first messages only
         for row, messages in holds:
