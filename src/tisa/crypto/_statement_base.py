@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import ClassVar, Self
 
 from tisa.crypto._encoding import (
@@ -42,10 +42,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-#: statements parsed lately, by kind and exact bytes (see ``Statement.from_bytes``)
-_PARSED: dict[tuple[type, bytes], object] = {}
-_PARSED_LOCK = threading.Lock()
-_CACHED_ENTRIES = 2048
 _CACHED_MAX_BYTES = 64 * 1024  # batches (large, seen once) are not kept
 
 
@@ -83,15 +79,8 @@ class Statement:
         several steps); failures are not kept, they raise."""
         if len(data) > _CACHED_MAX_BYTES:
             return cls._parse(data)
-        key = (cls, bytes(data))
-        cached = _PARSED.get(key)
-        if cached is None:
-            cached = cls._parse(data)
-            with _PARSED_LOCK:
-                _PARSED[key] = cached
-                if len(_PARSED) > _CACHED_ENTRIES:
-                    del _PARSED[next(iter(_PARSED))]  # the oldest out
-        return cached  # type: ignore[return-value]
+        # (classes are hashable; typeshed's lru_cache signature does not say so for type[Self])
+        return _parse_cached(cls, bytes(data))  # type: ignore[arg-type,return-value]
 
     @classmethod
     def _parse(cls, data: bytes) -> Self:
@@ -225,3 +214,9 @@ def check_version(value: str, where: str) -> None:
     check_text(value, where)
     if len(value) > MAX_VERSION:
         raise fail(where, f"{len(value)} characters; at most {MAX_VERSION}")
+
+
+@lru_cache(maxsize=2048)
+def _parse_cached(kind: type[Statement], data: bytes) -> Statement:
+    """Statements parsed lately, by kind and exact bytes (see ``Statement.from_bytes``)."""
+    return kind._parse(data)
