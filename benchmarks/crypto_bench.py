@@ -26,7 +26,12 @@ from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement, item_content, new_item_statement
 from tisa.crypto.sealing import generate_seal_key, open_sealed, seal
 from tisa.crypto.signed import sign_statement, verify_statement
-from tisa.crypto.statements import ReceiptStatement
+from tisa.ledger.entries import EntryKind, LogEntry
+from tisa.ledger.event_log import MemoryEventLog
+from tisa.ledger.log_names import log_origin, log_verifier
+from tisa.ledger.note import Ed25519Signer
+from tisa.ledger.receipt_proofs import verify_receipt_proof
+from tisa.ledger.tlog_proof import CheckpointCache
 
 TARGET_BYTES = 4096
 
@@ -131,16 +136,20 @@ def main() -> None:
     public = kor.public_key()
     sealed_statement = new_item_statement(**fields, seal_to=jpn_seal.public_key())
 
-    receipt = ReceiptStatement(
-        receiver="JPN",
-        envelope_sha256="a" * 64,
-        item_id=bundle["id"],
-        item_version="1",
-        received_at="2019-09-02T10:06:00Z",
-    )
+    # A receipt: JPN's tlog-proof of its `received` entry (checkpoint signed by JPN).
     jpn = Ed25519PrivateKey.generate()
-    network["JPN"] = jpn.public_key()
-    receipt_wire = sign_statement(receipt, jpn).to_json()
+    jpn_log = MemoryEventLog(origin=log_origin("JPN"), signer=Ed25519Signer(
+        name=log_origin("JPN"), private_key=jpn))
+    indexes = jpn_log.record([LogEntry(
+        kind=EntryKind.RECEIVED, at="2019-09-02T10:06:00Z", item_id=bundle["id"],
+        item_version=1, from_party="KOR", to_party="JPN", originator="KOR",
+        envelope_sha256=f"{i:064x}") for i in range(256)])
+    receipt = jpn_log.receipt_proofs(indexes)[100]
+    receipt_checks: dict[str, Any] = {
+        "receiver": "JPN", "log_verifiers": [log_verifier("JPN", jpn.public_key())],
+        "envelope_sha256": f"{100:064x}", "originator": "KOR", "item_id": bundle["id"],
+        "from_party": "KOR"}
+    cached = CheckpointCache()
     cases: list[tuple[str, Callable[[], object]]] = [
         ("Ed25519 sign (64 B)", lambda: kor.sign(message)),
         ("Ed25519 verify (64 B)", lambda: public.verify(signature, message)),
@@ -153,10 +162,13 @@ def main() -> None:
             "envelope parse + verify + statement parse",
             lambda: verify_statement(parse_envelope(wire), network, ItemStatement),
         ),
-        ("receipt sign", lambda: sign_statement(receipt, jpn).to_json()),
         (
-            "receipt parse + verify",
-            lambda: verify_statement(parse_envelope(receipt_wire), network, ReceiptStatement),
+            "receipt (tlog-proof) verify",
+            lambda: verify_receipt_proof(receipt, **receipt_checks, checkpoint_cache=None),
+        ),
+        (
+            "receipt verify, checkpoint cached",
+            lambda: verify_receipt_proof(receipt, **receipt_checks, checkpoint_cache=cached),
         ),
         (
             "HPKE seal (4 KiB)",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from stix_samples import indicator, tisa_marking
 
 from tisa.crypto.dsse import parse_envelope
-from tisa.crypto.statements import ReceiptStatement
+from tisa.ledger.entries import EntryKind, parse_entry
 from tisa.ledger.tlog_proof import parse_tlog_proof
 from tisa.store.exchange_tables import exchange_received, exchange_sent
 
@@ -41,9 +41,10 @@ def test_direct_item_arrives_remarked_and_status_turns_success(tmp_path: Path) -
     with jpn.store.engine.connect() as conn:
         row = conn.execute(select(exchange_received)).mappings().one()
     assert parse_envelope(row["envelope"]).digest() == row["envelope_sha256"]
-    receipt = ReceiptStatement.from_bytes(parse_envelope(row["receipt"]).payload)
-    assert receipt.receiver == "JPN" and receipt.log_proof
-    parse_tlog_proof(receipt.log_proof.encode())
+    receipt = parse_tlog_proof(row["receipt"].encode())  # the receipt is JPN's tlog-proof
+    entry = parse_entry(receipt.extra or b"")
+    assert (entry.kind, entry.to_party, entry.envelope_sha256) == (
+        EntryKind.RECEIVED, "JPN", row["envelope_sha256"])
     with c["KOR"].exchange.store.engine.connect() as conn:
         sent = conn.execute(select(exchange_sent)).mappings().one()
     assert sent["receipt"] == row["receipt"]

@@ -75,7 +75,7 @@ class Statement:
     def from_bytes(cls, data: bytes) -> Self:
         """Parse strictly: exactly the canonical bytes of a valid statement of this kind.
         Parsing is a pure function of ``data`` and statements are immutable, so recent
-        results for small payloads are kept (an exchange parses one item or receipt at
+        results for small payloads are kept (an exchange parses one item or consent at
         several steps); failures are not kept, they raise."""
         if len(data) > _CACHED_MAX_BYTES:
             return cls._parse(data)

@@ -4,8 +4,9 @@ A peer request is one ``BatchStatement`` (sender, receiver, time, nonce and a li
 messages), signed by the sending node; the answer is one ``BatchReplyStatement`` signed by
 the receiving node, naming the request's envelope digest (``in_reply_to``) and holding one
 result per message, in order. Messages and results are JSON objects; signed statements
-they carry (items, consents, relay statements, receipts) travel as DSSE envelope text, so
-the originator's signature survives every hop.
+they carry (items, consents, relay statements) travel as DSSE envelope text, so the
+originator's signature survives every hop; receipts travel as the receiver's tlog-proof
+text (its checkpoint signature survives every hop the same way).
 """
 
 from __future__ import annotations

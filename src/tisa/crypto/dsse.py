@@ -80,7 +80,7 @@ class Envelope:
     def digest(self) -> str:
         """SHA-256 (hex) of the PAE bytes: stable across re-serialization and
         independent of the signatures. This is the "envelope sha256" that
-        consents, relay statements and receipts name."""
+        consents, relay statements and receipts (their log entries) name."""
         return hashlib.sha256(self.signed_bytes()).hexdigest()
 
     def to_json_object(self) -> dict[str, object]:

@@ -9,7 +9,9 @@ are sorted without repeats. Constructors check every field and raise
 types, and bytes that are not the canonical text of what they parse to.
 
 Who signs what (``signer``): the originator signs items and consents, the hub
-signs relay statements, the receiver signs receipts.
+signs relay statements. A receiver's receipt is no statement: it is the C2SP
+tlog-proof of its ``received`` log entry (``tisa.ledger.receipt_proofs``), whose
+checkpoint the receiver signs with its log key.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from tisa.crypto.items import ItemStatement
 __all__ = [
     "ConsentStatement",
     "ItemStatement",
-    "ReceiptStatement",
     "RelayStatement",
     "Statement",
     "sha256_hex",
@@ -198,57 +199,4 @@ class RelayStatement(Statement):
             agreement_id=f.text("agreement_id"),
             relayed_on=f.text("relayed_on"),
             consent_sha256=f.optional_text("consent_sha256"),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReceiptStatement(Statement):
-    """The receiver's signed receipt for one item envelope; ``log_proof`` is
-    reserved for its transparency-log proof (a C2SP tlog-proof text)."""
-
-    TYPE: ClassVar[str] = "tisa.receipt"
-    PAYLOAD_TYPE: ClassVar[str] = "application/vnd.tisa.receipt+json"
-    _REQUIRED: ClassVar[frozenset[str]] = frozenset(
-        {"receiver", "envelope_sha256", "item_id", "item_version", "received_at"}
-    )
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"log_proof"})
-
-    receiver: str
-    envelope_sha256: str
-    item_id: str
-    item_version: str
-    received_at: str
-    log_proof: str | None = None
-
-    def __post_init__(self) -> None:
-        w = self.TYPE
-        check_code(self.receiver, f"{w}: receiver")
-        check_hex(self.envelope_sha256, f"{w}: envelope_sha256", 64)
-        check_stix_id(self.item_id, f"{w}: item_id")
-        check_text(self.item_version, f"{w}: item_version")
-        check_timestamp(self.received_at, f"{w}: received_at")
-        if self.log_proof is not None:
-            check_text(self.log_proof, f"{w}: log_proof")
-
-    @property
-    def signer(self) -> str:
-        return self.receiver
-
-    def _fields(self) -> dict[str, JsonValue]:
-        fields: dict[str, JsonValue] = {
-            name: getattr(self, name) for name in sorted(self._REQUIRED)
-        }
-        if self.log_proof is not None:
-            fields["log_proof"] = self.log_proof
-        return fields
-
-    @classmethod
-    def _from_fields(cls, f: Fields) -> ReceiptStatement:
-        return cls(
-            receiver=f.text("receiver"),
-            envelope_sha256=f.text("envelope_sha256"),
-            item_id=f.text("item_id"),
-            item_version=f.text("item_version"),
-            received_at=f.text("received_at"),
-            log_proof=f.optional_text("log_proof"),
         )

@@ -20,6 +20,7 @@ from tisa.crypto._encoding import JsonValue
 from tisa.crypto._statement_base import MAX_VERSION, check_stix_id
 from tisa.errors import InvalidInput
 from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, DROPPED, ITEM, KINDS, RECEIPT
+from tisa.ledger.tlog_proof import TLOG_PROOF_HEADER
 
 #: the longest reason a peer (or an analyst's denial) may give, in characters
 MAX_REASON: Final = 1000
@@ -115,7 +116,7 @@ def parse_message(message: Mapping[str, JsonValue]) -> Message:
     if kind == CONSENT:
         return ConsentMessage(consent=f.envelope("consent"))
     if kind == RECEIPT:
-        return ReceiptMessage(receipt=f.envelope("receipt"))
+        return ReceiptMessage(receipt=f.tlog_proof("receipt"))
     return DroppedMessage(
         envelope_sha256=f.match("envelope_sha256", _SHA256, "64 lower-case hex digits", 64),
         reason=f.text("reason", MAX_REASON, empty=True) if "reason" in message else "")
@@ -187,6 +188,13 @@ class _Fields:
         value = self._string(name, None)
         if not value:
             raise self.fail(name, "must be DSSE envelope text, not empty")
+        return value
+
+    def tlog_proof(self, name: str) -> str:
+        """A receipt: C2SP tlog-proof text (checked in full where it is verified)."""
+        value = self._string(name, None)
+        if not value.startswith(TLOG_PROOF_HEADER + "\n"):
+            raise self.fail(name, f"must be tlog-proof text (starting {TLOG_PROOF_HEADER})")
         return value
 
     def optional_envelope(self, name: str) -> str | None:

@@ -10,8 +10,7 @@ import uuid
 from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement, new_item_statement
-from tisa.crypto.signed import sign_statement, verify_statement
-from tisa.crypto.statements import ReceiptStatement
+from tisa.crypto.signed import sign_statement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, now_text
 from tisa.exchange.messages import (
@@ -24,7 +23,7 @@ from tisa.exchange.protocol import CONSENT_REQUEST, ITEM
 from tisa.exchange.sizing import FORWARD_ALLOWANCE, fits
 from tisa.ledger.entries import EntryKind
 from tisa.ledger.log_names import log_verifier
-from tisa.ledger.receipt_proofs import verify_receipt_proof
+from tisa.ledger.receipt_proofs import claimed_envelope, verify_receipt_proof
 from tisa.model.item_marking import item_marking
 from tisa.store.exchange_sql import NotSent, OutboxItem, SentDraft
 from tisa.store.sql import now_us
@@ -159,18 +158,16 @@ def on_item_result(ex: Exchange, digest: str, result: dict[str, JsonValue]) -> N
 
 
 def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> bool:
+    """The receipt is the recipient's tlog-proof of its ``received`` entry: that entry
+    names this envelope, the recipient, the originator, the item and the party that
+    delivered it, and is included in a checkpoint signed with the recipient's log key."""
     recipient, digest = str(sent["recipient"]), str(sent["envelope_sha256"])
     try:
         if not isinstance(receipt, str):
             raise VerificationError(detail="no receipt")
-        verified = verify_statement(parse_envelope(receipt),
-                                    {recipient: ex.trusted_keys[recipient]}, ReceiptStatement)
-        st = verified.statement
-        if st.envelope_sha256 != digest or not st.log_proof:
-            raise VerificationError(detail="receipt for another envelope or without log proof")
         hop = str(sent["next_hop"])  # the recipient, or the hub that delivered it
-        verify_receipt_proof(
-            st.log_proof, receiver=recipient,
+        proven = verify_receipt_proof(
+            receipt, receiver=recipient,
             log_verifiers=[log_verifier(recipient, ex.trusted_keys[recipient])],
             envelope_sha256=digest, originator=_originator(sent),
             item_id=str(sent["item_id"]), from_party=ex.party if hop == recipient else hop)
@@ -181,10 +178,11 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
         ex.store.finish_share(str(sent["ref"]), state="failure", message=(
             f"not proven delivered: the receipt from {recipient} did not verify ({detail})"))
         return False
-    log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, st.item_id)
+    entry = proven.entry
+    log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, entry.item_id)
     ex.store.finish_share(str(sent["ref"]), state="success", receipt=receipt, message=(
-        f"delivered to {recipient}; signed receipt received_at {st.received_at} "
-        f"with a verified tlog-proof of its log entry"))
+        f"delivered to {recipient}; signed receipt received_at {entry.at}: a verified "
+        f"tlog-proof of its log entry {proven.index}, in a checkpoint signed by {recipient}"))
     return True
 
 
@@ -241,7 +239,7 @@ def on_consent_request(ex: Exchange, hub: str, message: ConsentRequestMessage) -
 
 def on_forwarded_receipt(ex: Exchange, hub: str, message: ReceiptMessage) -> Result:
     receipt = message.receipt
-    digest = ReceiptStatement.from_bytes(parse_envelope(receipt).payload).envelope_sha256
+    digest = claimed_envelope(receipt)  # which share; _accept_receipt verifies it all
     sent = ex.store.sent(digest)
     if sent is None or sent["next_hop"] != hub:
         raise Denied(f"{hub} forwards a receipt for envelope {digest}, which {ex.party} did "

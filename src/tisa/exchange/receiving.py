@@ -3,8 +3,9 @@
 Items for this node (direct, relayed, onward) are verified hop by hop, the route is
 re-checked against this node's own agreements (defence in depth), the object is stored
 in ``inbox`` re-marked (Art. 4) beside the originator's exact envelope, a ``received``
-entry goes into the transparency log, and a signed receipt carrying its tlog-proof goes
-back. The same envelope delivered again gets the same receipt and is stored once.
+entry goes into the transparency log, and the receipt goes back: the C2SP tlog-proof of
+that entry (the entry in its ``extra`` line, up to a checkpoint signed with this node's
+log key). The same envelope delivered again gets the same receipt and is stored once.
 Anything that fails is refused with its reason logged (and a ``refused`` log entry).
 What the sender learns: a rule's refusal (``Denied``: route, consent, addressing) carries
 its specific reason back; a verification failure (``VerificationError``: signature,
@@ -22,11 +23,11 @@ from typing import Any
 from tisa.crypto._encoding import JsonValue, load_json
 from tisa.crypto.dsse import Envelope, parse_envelope
 from tisa.crypto.items import ItemStatement, item_content
-from tisa.crypto.signed import Verified, sign_statement, verify_statement
-from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
+from tisa.crypto.signed import Verified, verify_statement
+from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
-from tisa.exchange.context import Exchange, log, now_text
+from tisa.exchange.context import Exchange, log
 from tisa.exchange.messages import (
     ConsentMessage,
     ConsentRequestMessage,
@@ -38,6 +39,7 @@ from tisa.exchange.protocol import ITEM, RECEIPT, Request
 from tisa.exchange.remarking import received_parts
 from tisa.exchange.routing import require_route
 from tisa.ledger.entries import EntryKind, LogEntry, format_time
+from tisa.ledger.receipt_proofs import claimed_envelope
 from tisa.store.ports import NewObject, Viewer
 
 Result = dict[str, JsonValue]
@@ -90,8 +92,7 @@ def _receipt_digests(request: Request) -> list[str]:
     for message in request.messages:
         if message.get("kind") == RECEIPT and isinstance(text := message.get("receipt"), str):
             with contextlib.suppress(InvalidInput):  # refused later, with its reason
-                statement = ReceiptStatement.from_bytes(parse_envelope(text).payload)
-                digests.append(statement.envelope_sha256)
+                digests.append(claimed_envelope(text))
     return digests
 
 
@@ -268,14 +269,12 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
     ) for a in stored])
     receipts: dict[str, str] = {}
     rows = []
-    proofs = ex.events.receipt_proofs(indexes)  # one checkpoint for the whole batch
+    # The receipt is the entry's tlog-proof: one checkpoint, signed with this node's log
+    # key, for the whole batch (it commits to each exact entry; nothing else is signed).
+    proofs = ex.events.receipt_proofs(indexes)
     for arrival, proof in zip(stored, proofs, strict=True):
         st = arrival.item.statement
-        receipts[arrival.item.envelope_sha256] = sign_statement(ReceiptStatement(
-            receiver=me, envelope_sha256=arrival.item.envelope_sha256, item_id=st.item_id,
-            item_version=st.item_version, received_at=now_text(),
-            log_proof=proof.decode("utf-8"),
-        ), ex.signing_key).to_json().decode("utf-8")
+        receipts[arrival.item.envelope_sha256] = proof.decode("utf-8")
         rows.append({"envelope_sha256": arrival.item.envelope_sha256,
                      "envelope": arrival.envelope, "relay": arrival.relay,
                      "consent": arrival.consent, "sender": sender,

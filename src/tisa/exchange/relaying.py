@@ -18,7 +18,7 @@ from tisa.crypto._encoding import JsonValue
 from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
-from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
+from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import Denied, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, version_us
 from tisa.exchange.messages import ConsentMessage, bounded_reason
@@ -265,14 +265,9 @@ def on_forward_result(ex: Exchange, ref: str, result: dict[str, JsonValue]
     recipient, originator = str(held["recipient"]), str(held["originator"])
     receipt = result.get("receipt")
     if result.get("outcome") == "received" and isinstance(receipt, str):
-        try:
-            verified = verify_statement(parse_envelope(receipt),
-                                        {recipient: ex.trusted_keys[recipient]},
-                                        ReceiptStatement)
-            if verified.statement.envelope_sha256 != digest:
-                raise VerificationError(detail="receipt names another envelope")
+        try:  # the receipt is the recipient's tlog-proof of its `received` entry
             verify_receipt_proof(
-                verified.statement.log_proof or b"", receiver=recipient,
+                receipt, receiver=recipient,
                 log_verifiers=[log_verifier(recipient, ex.trusted_keys[recipient])],
                 envelope_sha256=digest, originator=originator, item_id=str(held["item_id"]),
                 from_party=ex.party)
@@ -280,8 +275,8 @@ def on_forward_result(ex: Exchange, ref: str, result: dict[str, JsonValue]
             log.warning("%s: bad receipt from %s for %s: %s", ex.party, recipient, digest,
                         getattr(exc, "detail", "") or exc)
             # Not left "forwarded" for ever: the originator learns delivery is unproven.
-            _drop(ex, held, ["forwarded"], f"{recipient}'s receipt did not verify at "
-                  f"{ex.party}: delivery not proven", EntryKind.REFUSED)
+            _drop(ex, held, ["forwarded"], f"not proven delivered: {recipient}'s receipt "
+                  f"did not verify at {ex.party}", EntryKind.REFUSED)
             return None
         log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
                  originator)

@@ -1,8 +1,9 @@
-"""Verifying the transparency-log proof in a receipt: the receiver logged *this* delivery.
+"""Verifying a receipt: the receiver logged *this* delivery.
 
-A receiver's signed receipt carries a C2SP tlog-proof (``log_proof``) of the
-``received`` entry it appended to its own log. The proof's ``extra`` line holds
-that entry's exact canonical bytes. ``extra`` is not authenticated by itself:
+A receipt is the receiver's C2SP tlog-proof of the ``received`` entry it appended
+to its own log (the "offline receipt"; no other signature comes with it). The
+proof's ``extra`` line holds that entry's exact canonical bytes. ``extra`` is not
+authenticated by itself:
 its leaf hash is, by the inclusion proof up to a checkpoint signed with the
 receiver's log key (``tisa.<party>/log``). So a verifier
 
@@ -31,7 +32,8 @@ from tisa.ledger.merkle import leaf_hash
 from tisa.ledger.note import Verifier
 from tisa.ledger.tlog_proof import CheckpointCache, parse_tlog_proof, verify_tlog_proof
 
-__all__ = ["RECEIPT_CHECKPOINTS", "VerifiedReceiptProof", "verify_receipt_proof"]
+__all__ = ["RECEIPT_CHECKPOINTS", "VerifiedReceiptProof", "claimed_envelope",
+           "verify_receipt_proof"]
 
 #: checkpoints of receivers' logs that opened; shared by every receipt this process checks
 RECEIPT_CHECKPOINTS = CheckpointCache(64)
@@ -104,6 +106,20 @@ def verify_receipt_proof(
         raise VerificationError(_MESSAGE, detail=(
             f"log entry {parsed.index} is not proven in {log_name}: {reason}")) from exc
     return VerifiedReceiptProof(index=parsed.index, entry=entry, checkpoint=checkpoint)
+
+
+def claimed_envelope(proof: bytes | str) -> str:
+    """The envelope digest a receipt's entry names, *unverified*: only to find what the
+    receipt is about (which share, which rows to read) before ``verify_receipt_proof``
+    checks it. ``InvalidInput`` if it is not a tlog-proof carrying a log entry."""
+    data = proof.encode("utf-8") if isinstance(proof, str) else proof
+    extra = parse_tlog_proof(data, check_note=False).extra
+    if extra is None:
+        raise InvalidInput("receipt: the tlog-proof carries no log entry (no extra line)")
+    digest = parse_entry(extra).envelope_sha256
+    if digest is None:
+        raise InvalidInput("receipt: its log entry names no envelope")
+    return digest
 
 
 def _show(value: object) -> str:

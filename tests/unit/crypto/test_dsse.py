@@ -168,7 +168,7 @@ def test_untrusted_keyid_and_wrong_type_fail() -> None:
         verify_envelope(envelope, {"JPN": JPN.public_key()}, payload_type=ITEM_TYPE)
     assert "not a trusted key" in caught.value.detail
     with pytest.raises(VerificationError) as caught:
-        verify_envelope(envelope, TRUSTED, payload_type="application/vnd.tisa.receipt+json")
+        verify_envelope(envelope, TRUSTED, payload_type="application/vnd.tisa.relay+json")
     assert "payloadType" in caught.value.detail
 
 

@@ -11,8 +11,13 @@ from tisa.crypto.dsse import Envelope, parse_envelope, sign_envelope
 from tisa.crypto.items import ItemStatement, item_content, new_item_statement
 from tisa.crypto.sealing import generate_seal_key
 from tisa.crypto.signed import sign_statement, verify_statement
-from tisa.crypto.statements import ConsentStatement, ReceiptStatement, RelayStatement
+from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import VerificationError
+from tisa.ledger.entries import EntryKind, LogEntry
+from tisa.ledger.event_log import MemoryEventLog
+from tisa.ledger.log_names import log_origin, log_verifier
+from tisa.ledger.note import Ed25519Signer
+from tisa.ledger.receipt_proofs import verify_receipt_proof
 
 KEYS = {code: Ed25519PrivateKey.generate() for code in ("KOR", "USA", "JPN", "AUS")}
 NETWORK = {code: key.public_key() for code, key in KEYS.items()}
@@ -133,16 +138,22 @@ def test_relay_with_consent_end_to_end() -> None:
     assert got_relay.statement.consent_sha256 == got_consent.envelope_sha256
     assert item_content(got_item.statement, jpn_seal) == BUNDLE
 
-    # JPN's receipt travels back and verifies at KOR.
-    receipt = sign_statement(
-        ReceiptStatement(
-            receiver="JPN",
-            envelope_sha256=got_item.envelope_sha256,
-            item_id=got_item.statement.item_id,
-            item_version=got_item.statement.item_version,
-            received_at="2019-09-02T10:06:00Z",
-        ),
-        KEYS["JPN"],
-    )
-    at_kor = verify_statement(parse_envelope(receipt.to_json()), NETWORK, ReceiptStatement)
-    assert at_kor.statement.envelope_sha256 == item_envelope.digest()
+    # JPN's receipt (the tlog-proof of its `received` entry, in a checkpoint JPN signs
+    # with its key as its log key) travels back through USA and verifies at KOR.
+    jpn_log = MemoryEventLog(origin=log_origin("JPN"), signer=Ed25519Signer(
+        name=log_origin("JPN"), private_key=KEYS["JPN"]))
+    [index] = jpn_log.record([LogEntry(
+        kind=EntryKind.RECEIVED, at="2019-09-02T10:06:00Z", item_id=got_item.statement.item_id,
+        item_version=1, from_party="USA", to_party="JPN", originator="KOR",
+        envelope_sha256=got_item.envelope_sha256)])
+    receipt = jpn_log.receipt_proof(index).decode()
+    at_kor = verify_receipt_proof(
+        receipt, receiver="JPN", log_verifiers=[log_verifier("JPN", NETWORK["JPN"])],
+        envelope_sha256=item_envelope.digest(), originator="KOR", item_id=BUNDLE["id"],
+        from_party="USA")
+    assert (at_kor.entry.to_party, at_kor.entry.at) == ("JPN", "2019-09-02T10:06:00Z")
+    with pytest.raises(VerificationError):  # JPN's log key, nobody else's
+        verify_receipt_proof(
+            receipt, receiver="JPN", log_verifiers=[log_verifier("JPN", NETWORK["USA"])],
+            envelope_sha256=item_envelope.digest(), originator="KOR", item_id=BUNDLE["id"],
+            from_party="USA", checkpoint_cache=None)

@@ -16,7 +16,6 @@ from tisa.crypto.items import ItemStatement, item_content, new_item_statement
 from tisa.crypto.sealing import generate_seal_key
 from tisa.crypto.statements import (
     ConsentStatement,
-    ReceiptStatement,
     RelayStatement,
     Statement,
     sha256_hex,
@@ -90,17 +89,6 @@ def relay(**changes: Any) -> RelayStatement:
     return RelayStatement(**{**fields, **changes})
 
 
-def receipt(**changes: Any) -> ReceiptStatement:
-    fields: dict[str, Any] = {
-        "receiver": "JPN",
-        "envelope_sha256": DIGEST,
-        "item_id": BUNDLE_ID,
-        "item_version": "1",
-        "received_at": "2019-09-02T10:06:00Z",
-    }
-    return ReceiptStatement(**{**fields, **changes})
-
-
 ALL = [
     item(),
     item(path=("KOR", "USA", "JPN"), rel_to=("JPN", "USA", "KOR"), consent_to=("JPN",)),
@@ -108,8 +96,6 @@ ALL = [
     consent(decision="deny", reason="not for onward release"),
     relay(),
     relay(consent_sha256=None),
-    receipt(),
-    receipt(log_proof="c2sp.org/tlog-proof@v1\n..."),
 ]
 
 
@@ -171,7 +157,7 @@ def _mutated(statement: Statement, **changes: Any) -> bytes:
     [
         ({"extra": 1}, "unknown field"),
         ({"nonce": ...}, "missing nonce"),
-        ({"type": "tisa.receipt"}, "expected 'tisa.item'"),
+        ({"type": "tisa.relay"}, "expected 'tisa.item'"),
         ({"version": 2}, "version 2"),
         ({"version": True}, "version True"),
         ({"originator": 7}, "originator must be a string"),
@@ -237,9 +223,8 @@ def test_hub_outside_rel_to_needs_a_sealed_item() -> None:
         (relay, {"consent_sha256": "x"}, "hex"),
         (relay, {"agreement_id": ""}, "agreement id"),
         (relay, {"agreement_id": "TISA 2014"}, "agreement id"),
-        (receipt, {"received_at": "yesterday"}, "RFC 3339"),
-        (receipt, {"log_proof": ""}, "non-empty"),
-        (receipt, {"receiver": "J P N"}, "party code"),
+        (consent, {"decided_at": "yesterday"}, "RFC 3339"),
+        (consent, {"recipient": "J P N"}, "party code"),
     ],
 )
 def test_other_statements_check_their_fields(
@@ -258,8 +243,8 @@ def test_parsing_other_statements_is_strict() -> None:
         ConsentStatement.from_bytes(_mutated(consent(), reason=""))
     with pytest.raises(InvalidInput, match="missing relayed_on"):
         RelayStatement.from_bytes(_mutated(relay(), relayed_on=...))
-    with pytest.raises(InvalidInput, match="log_proof must be a string"):
-        ReceiptStatement.from_bytes(_mutated(receipt(), log_proof=["x"]))
+    with pytest.raises(InvalidInput, match="consent_sha256 must be a string"):
+        RelayStatement.from_bytes(_mutated(relay(), consent_sha256=["x"]))
     assert consent(decision="deny").approved is False
 
 
@@ -324,7 +309,7 @@ odd_json = st.recursive(
 
 @settings(max_examples=150)
 @given(
-    kind=st.sampled_from([ItemStatement, ConsentStatement, RelayStatement, ReceiptStatement]),
+    kind=st.sampled_from([ItemStatement, ConsentStatement, RelayStatement]),
     data=st.data(),
 )
 def test_from_bytes_on_odd_json_raises_only_invalid_input(kind: Any, data: st.DataObject) -> None:

@@ -16,6 +16,7 @@ from tisa.exchange.messages import (
     ConsentRequestMessage,
     DroppedMessage,
     ItemMessage,
+    ReceiptMessage,
     bounded_reason,
     check_reason,
     parse_message,
@@ -71,6 +72,13 @@ def test_other_kinds_check_their_fields() -> None:
         parse_message({"kind": "consent", "consent": ""})
     with pytest.raises(InvalidInput, match="receipt: must be a string, not a number"):
         parse_message({"kind": "receipt", "receipt": 1})
+    for not_a_proof in ("", "{}", '{"payloadType": "application/vnd.tisa.receipt+json"}',
+                        "c2sp.org/tlog-proof@v1"):  # a receipt is a tlog-proof's text
+        with pytest.raises(InvalidInput,
+                           match="receipt message: receipt: must be tlog-proof text"):
+            parse_message({"kind": "receipt", "receipt": not_a_proof})
+    proof = "c2sp.org/tlog-proof@v1\nindex 0\n\nnote"
+    assert parse_message({"kind": "receipt", "receipt": proof}) == ReceiptMessage(receipt=proof)
     with pytest.raises(InvalidInput, match=f"reason: {MAX_REASON + 1} characters"):
         parse_message({"kind": "dropped", "envelope_sha256": "b" * 64,
                        "reason": "x" * (MAX_REASON + 1)})
