@@ -3,7 +3,8 @@
 ``ref`` names a row of ``exchange_sent`` or ``exchange_held`` (and the peer messages
 about it): the envelope digest for what a node signed or holds as a hub, and
 ``<digest>:<outbox id>`` for an onward share of a received item (one envelope, several
-recipients, each its own share)."""
+recipients, each its own share). A ``receipt`` is the receiver's C2SP tlog-proof text
+(migration 0005 turned the signed receipts stored before into the proofs they carried)."""
 
 from __future__ import annotations
 
