@@ -27,7 +27,7 @@ OPAQUE = "request did not verify"
 ITEM = "item"  # an item envelope (+ relay statement and consent, when relayed or onward)
 CONSENT_REQUEST = "consent-request"  # hub -> originator: may I release it?
 CONSENT = "consent"  # originator -> hub: the signed answer
-RECEIPT = "receipt"  # hub -> originator: the final recipient's signed receipt
+RECEIPT = "receipt"  # hub -> originator: the final recipient's receipt (tlog-proof)
 DROPPED = "dropped"  # hub -> originator: the relay will not happen, and why
 KINDS = frozenset({ITEM, CONSENT_REQUEST, CONSENT, RECEIPT, DROPPED})
 
