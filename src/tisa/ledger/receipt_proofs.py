@@ -21,6 +21,8 @@ match; the detail is for the local log, never for the peer.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,8 +31,13 @@ from tisa.ledger.checkpoint import Checkpoint
 from tisa.ledger.entries import EntryKind, LogEntry, parse_entry
 from tisa.ledger.log_names import log_origin
 from tisa.ledger.merkle import leaf_hash
-from tisa.ledger.note import Verifier
-from tisa.ledger.tlog_proof import CheckpointCache, parse_tlog_proof, verify_tlog_proof
+from tisa.ledger.note import Verifier, decode_strict_base64
+from tisa.ledger.tlog_proof import (
+    TLOG_PROOF_HEADER,
+    CheckpointCache,
+    parse_tlog_proof,
+    verify_tlog_proof,
+)
 
 __all__ = ["RECEIPT_CHECKPOINTS", "VerifiedReceiptProof", "claimed_envelope",
            "verify_receipt_proof"]
@@ -39,6 +46,7 @@ __all__ = ["RECEIPT_CHECKPOINTS", "VerifiedReceiptProof", "claimed_envelope",
 RECEIPT_CHECKPOINTS = CheckpointCache(64)
 
 _MESSAGE = "receipt log proof did not verify"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,14 +119,23 @@ def verify_receipt_proof(
 def claimed_envelope(proof: bytes | str) -> str:
     """The envelope digest a receipt's entry names, *unverified*: only to find what the
     receipt is about (which share, which rows to read) before ``verify_receipt_proof``
-    checks it. ``InvalidInput`` if it is not a tlog-proof carrying a log entry."""
-    data = proof.encode("utf-8") if isinstance(proof, str) else proof
-    extra = parse_tlog_proof(data, check_note=False).extra
-    if extra is None:
+    checks it all, strictly. Reads just the header and ``extra`` lines (cheap: a node
+    asks this of each receipt before verifying it). ``InvalidInput`` if it is not a
+    tlog-proof whose ``extra`` entry names an envelope."""
+    text = proof.decode("utf-8", "replace") if isinstance(proof, bytes) else proof
+    lines = text.split("\n", 2)
+    if len(lines) < 3 or lines[0] != TLOG_PROOF_HEADER:
+        raise InvalidInput(f"receipt: not a tlog-proof (must start with {TLOG_PROOF_HEADER!r})")
+    if not lines[1].startswith("extra "):
         raise InvalidInput("receipt: the tlog-proof carries no log entry (no extra line)")
-    digest = parse_entry(extra).envelope_sha256
-    if digest is None:
-        raise InvalidInput("receipt: its log entry names no envelope")
+    extra = decode_strict_base64(lines[1][6:], what="receipt: tlog-proof extra data")
+    try:
+        entry = json.loads(extra)
+    except ValueError as exc:  # (UnicodeDecodeError is one)
+        raise InvalidInput(f"receipt: its log entry is not JSON: {exc}") from exc
+    digest = entry.get("envelope_sha256") if isinstance(entry, dict) else None
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise InvalidInput("receipt: its log entry names no envelope (envelope_sha256)")
     return digest
 
 

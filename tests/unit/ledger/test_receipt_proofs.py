@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tisa.errors import VerificationError
+from tisa.errors import InvalidInput, VerificationError
 from tisa.ledger.entries import EntryKind, LogEntry
 from tisa.ledger.event_log import MemoryEventLog
 from tisa.ledger.log_names import log_origin, log_verifier
 from tisa.ledger.note import Ed25519Signer, Ed25519Verifier
-from tisa.ledger.receipt_proofs import verify_receipt_proof
+from tisa.ledger.receipt_proofs import claimed_envelope, verify_receipt_proof
 from tisa.ledger.tlog_proof import CheckpointCache, TlogProof, parse_tlog_proof
 
 KEY = Ed25519PrivateKey.generate()
@@ -221,3 +221,27 @@ def test_a_tampered_checkpoint_is_refused() -> None:
 
 def test_no_proof_at_all_is_refused() -> None:
     assert detail(b"", 0) == "the receipt carries no log proof"
+
+
+def test_claimed_envelope_reads_what_a_receipt_is_about_without_verifying() -> None:
+    log = jpn_log([received(n) for n in range(3)])
+    proof = log.receipt_proof(2)
+    assert claimed_envelope(proof) == claimed_envelope(proof.decode()) == f"{2:064x}"
+    forged = dataclasses.replace(parse_tlog_proof(proof), extra=received(7).to_bytes())
+    assert claimed_envelope(forged.to_bytes()) == f"{7:064x}"  # a claim, not a proof:
+    assert "is not proven" in detail(forged.to_bytes(), 7)  # verifying it still fails
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("", "not a tlog-proof"),
+    ('{"payloadType": "application/vnd.tisa.receipt+json"}', "not a tlog-proof"),
+    ("c2sp.org/tlog-proof@v1\nindex 0\n\nnote", "no extra line"),
+    ("c2sp.org/tlog-proof@v1\nextra !!\nindex 0\n\nnote", "not valid base64"),
+    ("c2sp.org/tlog-proof@v1\nextra " + base64.b64encode(b"[1]").decode() + "\n", "names no"),
+    ("c2sp.org/tlog-proof@v1\nextra " + base64.b64encode(b"\xff").decode() + "\n", "not JSON"),
+    ("c2sp.org/tlog-proof@v1\nextra " + base64.b64encode(b'{"envelope_sha256": "AB"}').decode()
+     + "\n", "names no envelope"),
+])
+def test_claimed_envelope_of_no_receipt_is_invalid_input(text: str, why: str) -> None:
+    with pytest.raises(InvalidInput, match=why):
+        claimed_envelope(text)
