@@ -3,8 +3,10 @@ receipt with a tlog-proof, idempotent re-delivery."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from exchange_cluster import Cluster
 from sqlalchemy import select
 from stix_samples import indicator, tisa_marking
@@ -48,3 +50,30 @@ def test_direct_item_arrives_remarked_and_status_turns_success(tmp_path: Path) -
     with c["KOR"].exchange.store.engine.connect() as conn:
         sent = conn.execute(select(exchange_sent)).mappings().one()
     assert sent["receipt"] == row["receipt"]
+
+
+def test_signing_logs_a_lone_item_at_info_and_a_batch_in_one_info_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The live demo prints each hop from the INFO lines: a lone item keeps its own line;
+    a batch logs one INFO line (each item at DEBUG), not one INFO line per item."""
+    c = Cluster(tmp_path, ("KOR", "JPN"))
+    marking = tisa_marking("군사Ⅱ급비밀", topics=("nk-missile",))
+    lone = indicator(marking["id"])
+    many = [indicator(marking["id"]) for _ in range(3)]
+
+    def signed(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.levelno == level and r.getMessage().startswith("KOR signed ")]
+
+    async def go() -> None:
+        with caplog.at_level(logging.DEBUG, logger="tisa.exchange"):
+            await c.post("KOR", "to-JPN", marking, lone)
+            await c.settle()
+            assert signed(logging.INFO) == [f"KOR signed {lone['id']} for JPN; sending to JPN"]
+            caplog.clear()
+            await c.post("KOR", "to-JPN", *many)
+            await c.settle()
+        assert signed(logging.INFO) == ["KOR signed 3 items; sending 3 to JPN"]
+        assert sorted(signed(logging.DEBUG)) == sorted(
+            f"KOR signed {o['id']} for JPN; sending to JPN" for o in many)
+    c.run(go())

@@ -170,7 +170,7 @@ class DeliveryWorker:
 
     def _local_work(self) -> int:
         ex = self.ex
-        done = ex.store.drain_outbox(ex.settings.batch_size, partial(originating.build_item, ex))
+        done = originating.drain_outbox(ex)
         return done + relaying.tick(ex)
 
     async def _split(self, peer: str, rows: Sequence[dict[str, Any]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ log = logging.getLogger("tisa.exchange")
 
 @dataclass(frozen=True, kw_only=True)
 class OutboxItem:
-    """A pending TAXII share, with the object and the marking-definitions it references."""
+    """A pending TAXII share, with the object and the marking-definitions it references
+    (as stored: JSON text)."""
 
     outbox_id: int
     recipient: str
@@ -34,6 +35,9 @@ class OutboxItem:
     object_type: str
     route: str
     definitions: dict[str, str]
+    #: ``body`` parsed (once for the drained batch; shared by the shares of one object
+    #: version, so read-only); None: not parsed yet
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +93,7 @@ def drain_outbox(
             object_id=row["object_id"], version_us=int(row["version_us"]), body=body,
             object_type=kind, route=row["route"],
             definitions={r: definitions[r] for r in own_refs if r in definitions},
+            data=parsed.get(key),
         )
         result = _build_one(build, item)
         if isinstance(result, NotSent):
