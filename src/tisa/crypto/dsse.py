@@ -19,6 +19,7 @@ trusts the key that verified; tisa uses the party code (``"KOR"``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,8 +98,15 @@ class Envelope:
         }
 
     def to_json(self) -> bytes:
-        """Compact JSON with sorted keys and standard, padded base64."""
-        return canonical_json(self.to_json_object())
+        """Compact JSON with sorted keys and standard, padded base64: the canonical JSON
+        of ``to_json_object``, written out directly (base64 text needs no escaping, so
+        the payload, the bulk of it, is not run through the JSON encoder)."""
+        signatures = b",".join(
+            b'{"keyid":%b,"sig":"%b"}' % (canonical_json(s.keyid), base64.b64encode(s.sig))
+            if s.keyid else b'{"sig":"%b"}' % base64.b64encode(s.sig)
+            for s in self.signatures)
+        return b'{"payload":"%b","payloadType":%b,"signatures":[%b]}' % (
+            base64.b64encode(self.payload), canonical_json(self.payload_type), signatures)
 
 
 @dataclass(frozen=True, kw_only=True)
