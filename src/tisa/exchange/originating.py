@@ -107,6 +107,7 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
             f"assumed the same at {next_hop}); an object travels at about 1.8 times its "
             "size"))
     digest = envelope.digest()
+    _originators.note(digest, ex.party)
     ex.record(EntryKind.SENT, item_id=item.object_id, version_us=item.version_us,
               from_party=ex.party, to_party=next_hop, originator=ex.party,
               envelope_sha256=digest)
@@ -165,6 +166,7 @@ def onward_item(ex: Exchange, item: OutboxItem, originator: str) -> SentDraft | 
     text = str(received["envelope"])
     digest = str(received["envelope_sha256"])
     ref = f"{digest}:{item.outbox_id}"
+    _originators.note(digest, statement.originator)
     if item.recipient in (statement.consent_to or ()):
         return SentDraft(envelope=text, envelope_sha256=digest, next_hop=item.recipient,
                          message=json.dumps({"kind": ITEM, "item": text}), ref=ref)
@@ -242,8 +244,35 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
 
 def _originator(sent: dict[str, object]) -> str:
     """Whose item was sent: this node's own, or (onward sharing) the originator whose
-    signed envelope this node passed on. Read from the stored envelope's payload."""
+    signed envelope this node passed on. Read from the stored envelope's payload, unless
+    this process noted it when it built the share."""
+    known = _originators.get(str(sent["envelope_sha256"]))
+    if known is not None:
+        return known
     return str(json.loads(parse_envelope(str(sent["envelope"])).payload)["originator"])
+
+
+class _Originators:
+    """The originator of recently built shares' envelopes, by envelope digest (the digest
+    covers the signed payload, which names the originator: a pure function, kept for the
+    receipts that come back). Bounded; shared by the worker's threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._by_digest: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def note(self, digest: str, originator: str) -> None:
+        with self._lock:
+            self._by_digest[digest] = originator
+            if len(self._by_digest) > self._size:
+                del self._by_digest[next(iter(self._by_digest))]  # the oldest
+
+    def get(self, digest: str) -> str | None:
+        return self._by_digest.get(digest)
+
+
+_originators = _Originators(8192)
 
 
 def on_consent_request(ex: Exchange, hub: str, message: ConsentRequestMessage) -> Result:
