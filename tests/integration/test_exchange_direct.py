@@ -73,7 +73,7 @@ def test_signing_logs_a_lone_item_at_info_and_a_batch_in_one_info_line(
             caplog.clear()
             await c.post("KOR", "to-JPN", *many)
             await c.settle()
-        assert signed(logging.INFO) == ["KOR signed 3 items; sending 3 to JPN"]
+        assert signed(logging.INFO) == ["KOR signed 3 items; sending them to JPN"]
         assert sorted(signed(logging.DEBUG)) == sorted(
             f"KOR signed {o['id']} for JPN; sending to JPN" for o in many)
     c.run(go())

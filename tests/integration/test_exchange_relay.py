@@ -3,10 +3,12 @@ expired, given up front, and an agreement ending between submission and relay.""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import date
 from pathlib import Path
 
+import pytest
 from exchange_cluster import Cluster
 from sqlalchemy import select, update
 from stix_samples import indicator, tisa_marking
@@ -165,3 +167,33 @@ def test_one_held_item_the_hub_cannot_forward_does_not_hold_up_the_others(
 def received_ids(c: Cluster) -> set[str]:
     with c["JPN"].exchange.store.engine.connect() as conn:
         return set(conn.execute(select(exchange_received.c.item_id)).scalars())
+
+
+def test_hub_logs_a_lone_item_in_its_own_lines_and_a_batch_in_one_line_each(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The live demo prints the hub's INFO lines as hops: a lone item keeps its own
+    lines; a batch gets one INFO line per step (each item at DEBUG)."""
+    c = cluster(tmp_path)
+    marking = tisa_marking("SECRET", topics=("nk-missile",), consent_to=["JPN"])
+    lone = indicator(marking["id"])
+    many = [indicator(marking["id"]) for _ in range(3)]
+
+    def hub(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == level
+                and r.getMessage().startswith(("USA holds ", "USA relays "))]
+
+    async def go() -> None:
+        with caplog.at_level(logging.DEBUG, logger="tisa.exchange"):
+            await c.post("KOR", "to-JPN", marking, lone)
+            await c.settle()
+            assert [line.split(" ")[1] for line in hub(logging.INFO)] == ["holds", "relays"]
+            assert all(lone["id"] in line for line in hub(logging.INFO))
+            caplog.clear()
+            await c.post("KOR", "to-JPN", *many)
+            await c.settle()
+        assert hub(logging.INFO) == [
+            "USA holds 3 items of KOR for JPN; forwarding them on prior consent",
+            f"USA relays 3 items of KOR to JPN under tisa on {BEFORE_GSOMIA}"]
+        assert len(hub(logging.DEBUG)) == 6
+        assert all(any(o["id"] in line for line in hub(logging.DEBUG)) for o in many)
+    c.run(go())

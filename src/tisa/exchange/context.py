@@ -4,7 +4,9 @@ event log, and its clock (the simulated date of ``--as-of``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -23,6 +25,43 @@ from tisa.model.route import RouteDecision, RouteRequest
 from tisa.store.exchange_sql import ExchangeStore
 
 log = logging.getLogger("tisa.exchange")
+
+_lines = threading.local()  # the per-item log lines of this thread's current batch
+
+
+@contextmanager
+def logged_together() -> Iterator[None]:
+    """Log the per-item lines noted inside (``log_item``) together, once the batch is
+    done: a line alone in its group at INFO, as it is; a group of several as one INFO
+    line, and each of its lines at DEBUG. Nothing is logged for a batch that fails."""
+    if getattr(_lines, "groups", None) is not None:  # inside another batch: its lines
+        yield
+        return
+    groups: dict[str, list[tuple[object, ...]]] = {}
+    _lines.groups = groups
+    try:
+        yield
+    finally:
+        _lines.groups = None
+    for summary, lines in groups.items():
+        if len(lines) == 1:
+            log.info(*lines[0])
+            continue
+        if log.isEnabledFor(logging.DEBUG):
+            for line in lines:
+                log.debug(*line)
+        log.info("%s", summary.replace("{n}", str(len(lines))))
+
+
+def log_item(summary: str, *line: object) -> None:
+    """An INFO line about one item (``line``: the message and its arguments); inside
+    ``logged_together``, logged with the others of its ``summary`` (the batch's INFO
+    line, ``{n}`` standing for their count)."""
+    groups = getattr(_lines, "groups", None)
+    if groups is None:
+        log.info(*line)
+    else:
+        groups.setdefault(summary, []).append(line)
 
 
 @dataclass(frozen=True, kw_only=True)

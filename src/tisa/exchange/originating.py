@@ -5,10 +5,8 @@ receipt (success), a hold awaiting consent (pending), or a refusal or drop (fail
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache, partial
 from types import MappingProxyType
@@ -19,7 +17,7 @@ from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement, new_item_statement
 from tisa.crypto.signed import sign_statement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
-from tisa.exchange.context import Exchange, iso_us, log, now_text
+from tisa.exchange.context import Exchange, iso_us, log, log_item, logged_together, now_text
 from tisa.exchange.messages import (
     ConsentRequestMessage,
     DroppedMessage,
@@ -38,29 +36,12 @@ from tisa.store.sql import now_us
 Result = dict[str, JsonValue]
 
 
-_batch = threading.local()  # the log lines of the items signed by this thread's drain
-
-
 def drain_outbox(ex: Exchange) -> int:
     """Sign up to a batch of pending shares into queued peer messages (one transaction);
-    how many outbox rows were settled. Each signed item is logged: alone at INFO (as the
-    live demo shows each hop), or in a batch at DEBUG with one INFO line for the batch."""
-    lines: list[tuple[object, ...]] = []
-    _batch.lines = lines
-    try:
-        done = ex.store.drain_outbox(ex.settings.batch_size, partial(build_item, ex))
-    finally:
-        _batch.lines = None
-    if len(lines) == 1:
-        log.info(*lines[0])
-    elif lines:
-        if log.isEnabledFor(logging.DEBUG):
-            for line in lines:
-                log.debug(*line)
-        hops = Counter(str(line[-1]) for line in lines)
-        log.info("%s signed %d items; sending %s", ex.party, len(lines),
-                 ", ".join(f"{n} to {hop}" for hop, n in sorted(hops.items())))
-    return done
+    how many outbox rows were settled. The signed items are logged together (a lone item
+    in its own INFO line, as the live demo shows each hop)."""
+    with logged_together():
+        return ex.store.drain_outbox(ex.settings.batch_size, partial(build_item, ex))
 
 
 def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
@@ -111,13 +92,9 @@ def build_item(ex: Exchange, item: OutboxItem) -> SentDraft | NotSent:
     ex.record(EntryKind.SENT, item_id=item.object_id, version_us=item.version_us,
               from_party=ex.party, to_party=next_hop, originator=ex.party,
               envelope_sha256=digest)
-    line = ("%s signed %s for %s%s; sending to %s", ex.party, item.object_id,
-            item.recipient, " (sealed to it)" if seal_to is not None else "", next_hop)
-    lines = getattr(_batch, "lines", None)
-    if lines is None:
-        log.info(*line)
-    else:  # logged by drain_outbox, with the rest of its batch
-        lines.append(line)
+    log_item(f"{ex.party} signed {{n}} items; sending them to {next_hop}",
+             "%s signed %s for %s%s; sending to %s", ex.party, item.object_id, item.recipient,
+             " (sealed to it)" if seal_to is not None else "", next_hop)
     return SentDraft(envelope=text, envelope_sha256=digest, next_hop=next_hop,
                      message=message)
 

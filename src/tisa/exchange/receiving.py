@@ -27,7 +27,7 @@ from tisa.crypto.signed import Verified, verify_statement
 from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
-from tisa.exchange.context import Exchange, log
+from tisa.exchange.context import Exchange, log, logged_together
 from tisa.exchange.messages import (
     ConsentMessage,
     ConsentRequestMessage,
@@ -63,7 +63,8 @@ class Arrival:
 def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
-    with ex.store.unit():  # one transaction for the batch (items are stored after it)
+    with logged_together(), ex.store.unit():  # one transaction for the batch (items are
+        # stored after it); the hub's per-item lines logged together
         envelopes = _item_envelopes(request)
         digests = [e.digest() for e in envelopes.values()]
         ex.store.prefetch_receipts(digests)

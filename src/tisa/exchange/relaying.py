@@ -20,7 +20,7 @@ from tisa.crypto.items import ItemStatement
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import Denied, TisaError, VerificationError
-from tisa.exchange.context import Exchange, iso_us, log, version_us
+from tisa.exchange.context import Exchange, iso_us, log, log_item, logged_together, version_us
 from tisa.exchange.messages import ConsentMessage, bounded_reason
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
 from tisa.exchange.routing import hub_route, require_route
@@ -52,6 +52,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
     if item.recipient in (item.consent_to or ()):
         state, request_id = "forward", None
         detail = f"held at {ex.party}; forwarding to {item.recipient} on prior consent"
+        summary = (f"{ex.party} holds {{n}} items of {item.originator} for {item.recipient}; "
+                   "forwarding them on prior consent")
     else:
         state, request_id = "awaiting", str(uuid.uuid4())
         body = {"kind": CONSENT_REQUEST, "request_id": request_id, "envelope_sha256": digest,
@@ -61,6 +63,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
         messages.append((item.originator, CONSENT_REQUEST, json.dumps(body), request_id))
         detail = (f"held at {ex.party}; consent request {request_id} awaits "
                   f"{item.originator}'s answer")
+        summary = (f"{ex.party} holds {{n}} items of {item.originator} for {item.recipient}; "
+                   f"their consent requests await {item.originator}'s answer")
     ex.store.hold(envelope_sha256=digest, envelope=text, originator=item.originator,
                   recipient=item.recipient, item_id=item.item_id,
                   item_version=item.item_version, state=state, request_id=request_id,
@@ -72,7 +76,7 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
         ex.record(EntryKind.CONSENT_REQUESTED, item_id=item.item_id, version_us=version,
                   from_party=ex.party, to_party=item.originator, originator=item.originator,
                   envelope_sha256=digest)
-    log.info("%s holds %s for %s: %s", ex.party, item.item_id, item.recipient, detail)
+    log_item(summary, "%s holds %s for %s: %s", ex.party, item.item_id, item.recipient, detail)
     return {"outcome": "held", "detail": detail}
 
 
@@ -110,7 +114,7 @@ def tick(ex: Exchange) -> int:
     """Expire unanswered consent requests; forward what may go. Work done."""
     done = 0
     now = now_us()
-    with ex.store.unit():
+    with logged_together(), ex.store.unit():
         for held in ex.store.held_in_state("awaiting", expires_before_us=now):
             done += _drop(ex, held, ["awaiting"], "the consent request expired unanswered",
                           EntryKind.CONSENT_EXPIRED)
@@ -175,7 +179,9 @@ def _forward(ex: Exchange, held: dict[str, object]) -> Forward | None:
                   version_us=version_us(item.item_version), from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
                   envelope_sha256=envelope.digest())
-        log.info("%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
+        log_item(f"{ex.party} relays {{n}} items of {item.originator} to {item.recipient} "
+                 f"under {decision.agreements[0]} on {ex.today()}",
+                 "%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",
                  ex.party, item.item_id, item.recipient, decision.agreements[0], ex.today(),
                  item.originator, " + consent" if consent is not None else ", prior consent")
 
