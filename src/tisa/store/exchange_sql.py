@@ -64,6 +64,20 @@ __all__ = ["ExchangeStore", "NotSent", "OutboxItem", "Row", "SentDraft"]
 Row = dict[str, Any]
 
 
+_MAX_RUNS = 16  # more runs than this: excluded as a list of ids
+
+
+def _runs(ids: Collection[int]) -> list[tuple[int, int]]:
+    """``ids`` as runs of consecutive ids, (first, last) each, ascending."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
 class ExchangeStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -204,8 +218,11 @@ class ExchangeStore:
             stmt = stmt.where(m.c.peer == peer)
         if not_to:
             stmt = stmt.where(m.c.peer.not_in(sorted(not_to)))
-        if exclude:
+        runs = _runs(exclude)  # the ids on the wire mostly run in a row: a few ranges
+        if len(runs) > _MAX_RUNS:
             stmt = stmt.where(m.c.id.not_in(sorted(exclude)))
+        for low, high in runs if len(runs) <= _MAX_RUNS else ():
+            stmt = stmt.where(~m.c.id.between(low, high))
         with self._connect() as conn:
             return [dict(r) for r in conn.execute(
                 stmt.order_by(m.c.id).limit(limit)).mappings()]

@@ -90,3 +90,18 @@ def test_holds_inside_a_unit_that_fails_are_not_kept(store: ExchangeStore) -> No
         failing_batch()
     assert store.held_in_state("forward") == []
     assert store.due_messages(10) == []
+
+
+@pytest.mark.parametrize("on_wire", [
+    set(range(3, 9)) | {12, 13},  # runs of ids (as batches on the wire are)
+    set(range(1, 41, 2)),  # scattered: more runs than are excluded as ranges
+])
+def test_due_messages_leave_out_the_excluded_ids(store: ExchangeStore, on_wire: set[int]
+                                                 ) -> None:
+    for n in range(40):
+        store.enqueue("JPN", "item", f"body {n}", f"ref-{n}")
+    ids = [int(r["id"]) for r in store.due_messages(100)]
+    excluded = {ids[i - 1] for i in on_wire}
+    due = store.due_messages(100, peer="JPN", exclude=excluded)
+    assert [int(r["id"]) for r in due] == [i for i in ids if i not in excluded]
+    assert len(store.due_messages(5, exclude=excluded)) == 5
