@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -65,6 +66,22 @@ Row = dict[str, Any]
 
 
 _MAX_RUNS = 16  # more runs than this: excluded as a list of ids
+
+
+@lru_cache(maxsize=64)
+def _due_stmt(to_peer: bool, not_to: bool, runs: int, exclude: bool) -> Any:
+    """The query of ``due_messages`` for this shape, built once (values are parameters)."""
+    m = exchange_messages
+    stmt = select(m).where(m.c.state == "pending", m.c.next_attempt_us <= bindparam("now"))
+    if to_peer:
+        stmt = stmt.where(m.c.peer == bindparam("peer"))
+    if not_to:
+        stmt = stmt.where(m.c.peer.not_in(bindparam("not_to", expanding=True)))
+    if exclude:
+        stmt = stmt.where(m.c.id.not_in(bindparam("exclude", expanding=True)))
+    for n in range(runs):
+        stmt = stmt.where(~m.c.id.between(bindparam(f"low{n}"), bindparam(f"high{n}")))
+    return stmt.order_by(m.c.id).limit(bindparam("limit"))
 
 
 def _runs(ids: Collection[int]) -> list[tuple[int, int]]:
@@ -212,20 +229,21 @@ class ExchangeStore:
                      not_to: Collection[str] = (), exclude: Collection[int] = ()) -> list[Row]:
         """Pending messages due now, oldest first: to ``peer`` only when given, to none of
         ``not_to``, and without the ids in ``exclude`` (e.g. those on the wire)."""
-        m = exchange_messages
-        stmt = select(m).where(m.c.state == "pending", m.c.next_attempt_us <= now_us())
-        if peer is not None:
-            stmt = stmt.where(m.c.peer == peer)
-        if not_to:
-            stmt = stmt.where(m.c.peer.not_in(sorted(not_to)))
         runs = _runs(exclude)  # the ids on the wire mostly run in a row: a few ranges
-        if len(runs) > _MAX_RUNS:
-            stmt = stmt.where(m.c.id.not_in(sorted(exclude)))
-        for low, high in runs if len(runs) <= _MAX_RUNS else ():
-            stmt = stmt.where(~m.c.id.between(low, high))
+        as_list = len(runs) > _MAX_RUNS
+        stmt = _due_stmt(peer is not None, bool(not_to), 0 if as_list else len(runs), as_list)
+        values: dict[str, Any] = {"now": now_us(), "limit": limit}
+        if peer is not None:
+            values["peer"] = peer
+        if not_to:
+            values["not_to"] = sorted(not_to)
+        if as_list:
+            values["exclude"] = sorted(exclude)
+        else:
+            for n, (low, high) in enumerate(runs):
+                values[f"low{n}"], values[f"high{n}"] = low, high
         with self._connect() as conn:
-            return [dict(r) for r in conn.execute(
-                stmt.order_by(m.c.id).limit(limit)).mappings()]
+            return [dict(r) for r in conn.execute(stmt, values).mappings()]
 
     def messages_done(self, ids: Sequence[int]) -> None:
         with self._begin() as conn:
