@@ -348,26 +348,25 @@ class TaxiiApp:
 
 
 def status_resource(record: StatusRecord) -> dict[str, Any]:
+    by_state: dict[str, list[dict[str, str]]] = {"success": [], "failure": [], "pending": []}
+    for e in record.entries:  # one pass (a client may poll a large status often)
+        detail = {"id": e.object_id, "version": e.version or format_timestamp(0)}
+        if e.message:
+            detail["message"] = e.message
+        by_state[e.state].append(detail)
     data: dict[str, Any] = {
         "id": record.id,
-        "status": "pending" if record.count("pending") else "complete",
+        "status": "pending" if by_state["pending"] else "complete",
         "request_timestamp": format_timestamp(record.request_timestamp_us),
         "total_count": len(record.entries),
-        "success_count": record.count("success"),
-        "failure_count": record.count("failure"),
-        "pending_count": record.count("pending"),
+        "success_count": len(by_state["success"]),
+        "failure_count": len(by_state["failure"]),
+        "pending_count": len(by_state["pending"]),
     }
     for state, key in (("success", "successes"), ("failure", "failures"),
                        ("pending", "pendings")):
-        details = [
-            {"id": e.object_id, "version": e.version or format_timestamp(0), "message": e.message}
-            if e.message
-            else {"id": e.object_id, "version": e.version or format_timestamp(0)}
-            for e in record.entries
-            if e.state == state
-        ]
-        if details:
-            data[key] = details
+        if by_state[state]:
+            data[key] = by_state[state]
     return data
 
 

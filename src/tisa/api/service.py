@@ -371,6 +371,7 @@ class TaxiiNode:
         today = self._today()
         definitions = known.found
         decisions: dict[ItemMarking, RouteDecision] = {}
+        drafts: dict[ItemMarking, tuple[OutboxDraft, str]] = {}
         decided: dict[str, Part] = {}
         routes_by_definition: dict[str, OutboxDraft] = {}
         carriers: dict[str, set[tuple[str, int]]] = {}  # definition -> routed items
@@ -407,15 +408,10 @@ class TaxiiNode:
                     message="not shared: " + "; ".join(decision.reasons),
                 )
                 continue
-            draft = OutboxDraft(
-                recipient=recipient, route=json.dumps(decision.to_json(), ensure_ascii=False)
-            )
-            message = (
-                f"{decision.decision} route {' -> '.join(decision.path)} under "
-                f"{', '.join(decision.agreements)}; awaiting delivery"
-            )
-            if decision.consent_from:
-                message += f" (needs consent from {', '.join(decision.consent_from)})"
+            queued = drafts.get(marking)  # one route text and status message per decision
+            if queued is None:
+                queued = drafts[marking] = _queued(decision, recipient)
+            draft, message = queued
             decided[p.object_id + "@" + p.version] = _new_object(
                 p, rank=marking.rank, topics=_scope(marking.topics), outbox=draft, message=message
             )
@@ -452,6 +448,20 @@ class TaxiiNode:
                     )
                 )
         return parts
+
+
+def _queued(decision: RouteDecision, recipient: str) -> tuple[OutboxDraft, str]:
+    """The outbox request of a share under ``decision``, and its status message."""
+    draft = OutboxDraft(
+        recipient=recipient, route=json.dumps(decision.to_json(), ensure_ascii=False)
+    )
+    message = (
+        f"{decision.decision} route {' -> '.join(decision.path)} under "
+        f"{', '.join(decision.agreements)}; awaiting delivery"
+    )
+    if decision.consent_from:
+        message += f" (needs consent from {', '.join(decision.consent_from)})"
+    return draft, message
 
 
 @dataclass(frozen=True, kw_only=True)
