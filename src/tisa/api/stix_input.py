@@ -27,6 +27,8 @@ SCO_TYPES: Final = frozenset(
 #: Arrays and objects inside one STIX object; STIX needs a handful, the JSON encoder and
 #: anything recursive downstream need a bound.
 MAX_NESTING: Final = 100
+#: the stored text of an object (built once: ``json.dumps`` with options builds one per call)
+_BODY: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 
 
@@ -99,7 +101,7 @@ def read_object(index: int, data: Any) -> PostedObject:
     ):
         raise InvalidStix(f"{where}: object_marking_refs must list marking-definition ids")
     _check_granular(where, data.get("granular_markings"))
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = _BODY.encode(data)
     return PostedObject(
         data=data,
         object_id=object_id,
@@ -114,20 +116,18 @@ def read_object(index: int, data: Any) -> PostedObject:
 
 def _nesting(data: Any) -> int:
     """How deep arrays and objects nest in ``data`` (iteratively: no recursion to exhaust)."""
+    if not isinstance(data, dict | list):
+        return 0
     deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
+    stack: list[tuple[Any, int]] = [(data, 1)]  # arrays and objects only
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
         deepest = max(deepest, depth)
         if depth > MAX_NESTING:
             return depth
-        stack.extend((child, depth + 1) for child in children)
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
     return deepest
 
 
