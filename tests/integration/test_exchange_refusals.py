@@ -128,17 +128,20 @@ def test_item_naming_a_different_recipient_is_refused_and_logged(tmp_path: Path)
 
 def test_payload_tampered_at_the_hub_is_refused_by_the_recipient(tmp_path: Path) -> None:
     c = Cluster(tmp_path, as_of={k: date(2015, 6, 1) for k in ("KOR", "USA", "JPN")})
-    marking = tisa_marking("SECRET", consent_to=["JPN"])
+    marking = tisa_marking("SECRET")
     item = indicator(marking["id"])
-    hub = c["USA"].exchange
-    # The hub holds it, but does not forward yet: stop its forwarding for a moment.
-    real_tick = hub.store.held_in_state
+    hub, kor = c["USA"].exchange, c["KOR"]
 
     async def go() -> None:
-        hub.store.held_in_state = lambda state, limit=500, **kw: []  # type: ignore[method-assign]
         status = await c.post("KOR", "to-JPN", marking, item)
-        await c.settle()
-        [held] = real_tick("forward")
+        await c.settle()  # held at the hub, awaiting KOR's consent
+        desk = ConsentDesk(party="KOR", store=kor.exchange.store,
+                           signing_key=kor.exchange.signing_key)
+        [request] = desk.open_requests()
+        desk.approve(request["id"])
+        assert kor.worker is not None
+        await kor.worker.run_once()  # the consent reaches the hub, which has not forwarded
+        [held] = hub.store.held_in_state("forward")
         envelope = parse_envelope(held["envelope"])
         statement = ItemStatement.from_bytes(envelope.payload)
         content = json.loads(str(statement.content["stix"]))  # type: ignore[index]
@@ -150,7 +153,6 @@ def test_payload_tampered_at_the_hub_is_refused_by_the_recipient(tmp_path: Path)
         forged["payload"] = base64.b64encode(tampered.to_bytes()).decode()
         with hub.store.engine.begin() as conn:
             conn.execute(update(exchange_held).values(envelope=json.dumps(forged)))
-        hub.store.held_in_state = real_tick  # type: ignore[method-assign]
         await c.settle()
         done = await c.status("KOR", status["id"])
         assert done["failure_count"] == 2, done

@@ -3,20 +3,27 @@ expired, given up front, and an agreement ending between submission and relay.""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from datetime import date
 from pathlib import Path
 
 import pytest
-from exchange_cluster import Cluster
+from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from sqlalchemy import select, update
 from stix_samples import indicator, tisa_marking
 
+from tisa.crypto.batches import BatchReplyStatement
 from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.exchange.consent import ConsentDesk
+from tisa.exchange.context import Exchange
+from tisa.exchange.protocol import sign_request
+from tisa.ledger.entries import parse_entry
 from tisa.store.exchange_tables import exchange_held, exchange_received
+from tisa.store.sql_event_log import SqlEventLog
 
 BEFORE_GSOMIA = date(2015, 6, 1)  # TISA in force, the KOR-JPN GSOMIA not yet
 
@@ -116,6 +123,61 @@ def test_up_front_consent_is_forwarded_at_once(tmp_path: Path) -> None:
     c.run(go())
 
 
+def test_up_front_consent_forward_is_queued_with_the_hold(tmp_path: Path) -> None:
+    """With prior consent the hub queues its forward in the transaction that holds the
+    item: due to JPN, with the relay statement, as soon as KOR's request is answered —
+    before the hub's worker has run at all."""
+    c = cluster(tmp_path)
+    marking = tisa_marking("SECRET", consent_to=["JPN"])
+    item = indicator(marking["id"])
+    usa = c["USA"].exchange
+
+    async def go() -> None:
+        await c.post("KOR", "to-JPN", marking, item)
+        kor = c["KOR"].worker
+        assert kor is not None
+        await kor.run_once()  # KOR's item reaches USA; USA's worker does not run
+        [held] = usa.store.held_in_state("forwarded")
+        assert held["item_id"] == item["id"]
+        [due] = usa.store.due_messages(10, peer="JPN")
+        body = json.loads(due["body"])
+        assert (due["kind"], body["item"]) == ("item", held["envelope"])
+        relay = RelayStatement.from_bytes(parse_envelope(body["relay"]).payload)
+        assert (relay.hub, relay.recipient, relay.consent_sha256) == ("USA", "JPN", None)
+        kinds = [parse_entry(data).kind for _, data in log_entries(usa)]
+        assert kinds[-2:] == ["received", "relayed"]
+    c.run(go())
+
+
+def test_the_same_envelope_twice_in_one_batch_is_held_and_relayed_once(tmp_path: Path) -> None:
+    c = cluster(tmp_path)
+    marking = tisa_marking("SECRET", consent_to=["JPN"])
+    item = indicator(marking["id"])
+    kor, usa = c["KOR"].exchange, c["USA"].exchange
+
+    async def go() -> None:
+        await c.post("KOR", "to-JPN", marking, item)
+        worker = c["KOR"].worker
+        assert worker is not None
+        await asyncio.to_thread(worker._local_work)  # signed and queued, not sent
+        [due] = kor.store.due_messages(10, peer="USA")
+        body, _ = sign_request(kor, "USA", [json.loads(due["body"])] * 2)
+        r = await c.client.post(endpoint("USA") + "/exchange/v1/messages", content=body,
+                                headers=PEER_HEADERS)
+        assert r.status_code == 200, r.text
+        results = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
+        assert [x["outcome"] for x in results] == ["held", "held"]
+        assert len(usa.store.due_messages(10, peer="JPN")) == 1
+        kinds = [parse_entry(data).kind for _, data in log_entries(usa)]
+        assert (kinds.count("received"), kinds.count("relayed")) == (1, 1)
+    c.run(go())
+
+
+def log_entries(ex: Exchange) -> list[tuple[int, bytes]]:
+    assert isinstance(ex.events, SqlEventLog)
+    return list(ex.events.reader.entries())
+
+
 def test_hub_re_decides_on_the_day_it_forwards(tmp_path: Path) -> None:
     """The relay was allowed when KOR asked; by the time the hub forwards, on its own
     day, the agreements no longer allow it: dropped, and KOR's status says why."""
@@ -141,16 +203,20 @@ def test_hub_re_decides_on_the_day_it_forwards(tmp_path: Path) -> None:
 def test_one_held_item_the_hub_cannot_forward_does_not_hold_up_the_others(
         tmp_path: Path) -> None:
     c = cluster(tmp_path)
-    marking = tisa_marking("SECRET", topics=("nk-missile",), consent_to=["JPN"])
+    marking = tisa_marking("SECRET", topics=("nk-missile",))
     broken, fine = indicator(marking["id"]), indicator(marking["id"])
     usa = c["USA"].exchange
 
     async def go() -> None:
         first = await c.post("KOR", "to-JPN", marking, broken)
         second = await c.post("KOR", "to-JPN", fine)
+        await c.settle()  # both held at USA, awaiting KOR's consent
+        for request in desk(c).open_requests():
+            desk(c).approve(request["id"])
         kor = c["KOR"].worker
         assert kor is not None
-        await kor.run_once()  # both reach USA and wait there to be forwarded
+        await kor.run_once()  # both consents reach USA: both wait there to be forwarded
+        assert len(usa.store.held_in_state("forward")) == 2
         with usa.store.engine.begin() as conn:  # one held row goes bad (a corrupt consent)
             conn.execute(update(exchange_held).where(exchange_held.c.item_id == broken["id"])
                          .values(consent="not a DSSE envelope"))

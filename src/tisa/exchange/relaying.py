@@ -4,7 +4,8 @@ statement once consent is there — re-deciding the route on the day it forwards
 the final recipient's receipt back, and drop what is denied, expired or no longer allowed.
 
 Held states: ``awaiting`` (consent) -> ``forward`` -> ``forwarded`` -> ``delivered``;
-or ``dropped``.
+or ``dropped``. With prior consent (``consent_to``) the forward is queued with the hold,
+in the transaction of the request that brought the item: held straight as ``forwarded``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tisa.exchange.routing import hub_route, require_route
 from tisa.ledger.entries import EntryKind
 from tisa.ledger.log_names import log_verifier
 from tisa.ledger.receipt_proofs import verify_receipt_proof
+from tisa.model.route import RouteDecision
 from tisa.store.sql import now_us
 
 Result = dict[str, JsonValue]
@@ -43,14 +45,20 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
                      "from originators only")
     if ex.store.held(digest) is not None:
         return {"outcome": "held", "detail": f"held at {ex.party}"}
-    hub_route(ex, item)
+    decision = hub_route(ex, item)
     if item.recipient not in ex.peers:
         raise Denied(f"{item.recipient} has no endpoint and key in {ex.party}'s network file")
     now = now_us()
     expires = now + ex.settings.consent_ttl_seconds * 1_000_000
     messages: list[Message] = []
+    forward = None
     if item.recipient in (item.consent_to or ()):
-        state, request_id = "forward", None
+        # Prior written consent: the forward is queued with the hold, in this request's
+        # transaction (the route was just decided, on this day), so the delivery worker
+        # sends it as soon as the reply is out instead of after a round of its own.
+        forward = _relay(ex, item, digest, text, None, digest, decision)
+        messages.append(forward.message)
+        state, request_id = "forwarded", None
         detail = f"held at {ex.party}; forwarding to {item.recipient} on prior consent"
         summary = (f"{ex.party} holds {{n}} items of {item.originator} for {item.recipient}; "
                    "forwarding them on prior consent")
@@ -65,10 +73,11 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
                   f"{item.originator}'s answer")
         summary = (f"{ex.party} holds {{n}} items of {item.originator} for {item.recipient}; "
                    f"their consent requests await {item.originator}'s answer")
-    ex.store.hold(envelope_sha256=digest, envelope=text, originator=item.originator,
-                  recipient=item.recipient, item_id=item.item_id,
-                  item_version=item.item_version, state=state, request_id=request_id,
-                  consent=None, expires_us=expires, messages=messages)
+    if not ex.store.hold(envelope_sha256=digest, envelope=text, originator=item.originator,
+                         recipient=item.recipient, item_id=item.item_id,
+                         item_version=item.item_version, state=state, request_id=request_id,
+                         consent=None, expires_us=expires, messages=messages):
+        return {"outcome": "held", "detail": f"held at {ex.party}"}  # held meanwhile
     version = version_us(item.item_version)
     ex.record(EntryKind.RECEIVED, item_id=item.item_id, version_us=version, from_party=sender,
               to_party=ex.party, originator=item.originator, envelope_sha256=digest)
@@ -77,6 +86,8 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
                   from_party=ex.party, to_party=item.originator, originator=item.originator,
                   envelope_sha256=digest)
     log_item(summary, "%s holds %s for %s: %s", ex.party, item.item_id, item.recipient, detail)
+    if forward is not None:
+        forward.done()  # recorded (and logged) relayed, after received
     return {"outcome": "held", "detail": detail}
 
 
@@ -160,25 +171,32 @@ def _forward(ex: Exchange, held: dict[str, object]) -> Forward | None:
     except TisaError as exc:
         _drop(ex, held, ["forward"], exc.diagnostics(), EntryKind.REFUSED)
         return None
-    consent = held["consent"]
-    consent_digest = None if consent is None else parse_envelope(str(consent)).digest()
+    consent = None if held["consent"] is None else str(held["consent"])
+    return _relay(ex, item, envelope.digest(), text, consent, str(held["ref"]), decision)
+
+
+def _relay(ex: Exchange, item: ItemStatement, digest: str, text: str, consent: str | None,
+           key: str, decision: RouteDecision) -> Forward:
+    """The forward of the originator's envelope ``text`` (digest ``digest``) with this
+    hub's signed relay statement under ``decision`` (and the consent, if any); ``key``:
+    its held row's ref."""
+    consent_digest = None if consent is None else parse_envelope(consent).digest()
     relay = RelayStatement(
         hub=ex.party, originator=item.originator, recipient=item.recipient,
-        envelope_sha256=envelope.digest(), item_id=item.item_id,
+        envelope_sha256=digest, item_id=item.item_id,
         item_version=item.item_version, agreement_id=decision.agreements[0],
         relayed_on=ex.today().isoformat(), consent_sha256=consent_digest)
     body: dict[str, JsonValue] = {
         "kind": ITEM, "item": text,
         "relay": sign_statement(relay, ex.signing_key).to_json().decode("utf-8")}
     if consent is not None:
-        body["consent"] = str(consent)
-    key = str(held["ref"])
+        body["consent"] = consent
 
     def done() -> None:
         ex.record(EntryKind.RELAYED, item_id=item.item_id,
                   version_us=version_us(item.item_version), from_party=ex.party,
                   to_party=item.recipient, originator=item.originator,
-                  envelope_sha256=envelope.digest())
+                  envelope_sha256=digest)
         log_item(f"{ex.party} relays {{n}} items of {item.originator} to {item.recipient} "
                  f"under {decision.agreements[0]} on {ex.today()}",
                  "%s relays %s to %s under %s on %s (%s's signed envelope + relay statement%s)",

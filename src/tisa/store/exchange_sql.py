@@ -345,8 +345,10 @@ class ExchangeStore:
         row = {**values, "held_us": now_us()}
         if self.in_unit():
             # Inside a batch: held with the batch's other items in one statement just
-            # before it commits (True: held here unless a duplicate was held first).
+            # before it commits (True: held here unless a duplicate was held first;
+            # False for the same ref twice in one batch).
             pending, created = self.unit_list("holds")
+            refs, _ = self.unit_list("held-refs")
             if created:
                 conn: Connection = self._local.conn
 
@@ -354,6 +356,9 @@ class ExchangeStore:
                     self._hold_all(conn, pending)
 
                 self.before_commit(flush)
+            if row["ref"] in refs:
+                return False
+            refs.append(row["ref"])
             pending.append((row, list(messages)))
             return True
         with self._begin() as conn:
