@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from log_fixtures import entry, open_log, signer
+from sqlalchemy import event
 
 from tisa.errors import IntegrityError, InvalidInput
 from tisa.ledger.checkpoint import open_checkpoint
@@ -66,6 +67,38 @@ def test_batch_receipt_proofs_carry_the_entries_and_verify(database_url: str) ->
         assert log.receipt_proof(299) == proofs[299]
         with pytest.raises(InvalidInput):
             log.receipt_proofs([0, 300])
+    finally:
+        log.close()
+
+
+def test_entries_and_their_checkpoint_commit_together(database_url: str,
+                                                      tmp_path: Path) -> None:
+    """``record(..., checkpoint=True)``: the entries and a checkpoint that includes them in
+    one durable commit (the high-water file raised after it); their receipts then need
+    no signature of their own."""
+    s = signer("JPN")
+    mark = tmp_path / "log-checkpoint"
+    log = open_log(database_url, s, mark)
+    commits: list[object] = []
+    try:
+        assert log.record([entry(0)], checkpoint=True) == [0]  # the first checkpoint
+        event.listen(log.engine, "commit", commits.append)
+        received = [entry(i, kind=EntryKind.RECEIVED, frm="KOR", to="JPN") for i in (1, 2, 3)]
+        indexes = log.record(received, checkpoint=True)
+        assert (indexes, len(commits)) == ([1, 2, 3], 1)
+        note = log.latest_checkpoint()
+        assert note is not None and mark.read_bytes() == note
+        assert open_checkpoint(note, [s.verifier], origin=s.name).checkpoint.size == 4
+        proofs = log.receipt_proofs(indexes)
+        assert len(commits) == 1  # proven against that checkpoint: nothing signed again
+        assert {parse_tlog_proof(p).checkpoint_note for p in proofs} == {note}
+        for i, proof in zip(indexes, proofs, strict=True):
+            verify_receipt_proof(proof, receiver="JPN", log_verifiers=[s.verifier],
+                                 envelope_sha256=f"{i:064x}", originator="KOR",
+                                 item_id=f"item-{i}", from_party="KOR")
+        assert log.record([entry(4)]) == [4]  # without: no checkpoint
+        assert open_checkpoint(log.latest_checkpoint() or b"", [s.verifier],
+                               origin=s.name).checkpoint.size == 4
     finally:
         log.close()
 
@@ -179,7 +212,9 @@ def test_rolled_back_database_refuses_to_sign(tmp_path: Path) -> None:
 
     log = SqlEventLog(durable_engine(url), origin=s.name, signer=s, high_water=mark)
     try:
-        log.record([entry(i) for i in range(100, 115)])
+        with pytest.raises(IntegrityError):  # entries with their checkpoint: both or neither
+            log.record([entry(99)], checkpoint=True)
+        assert log.record([entry(i) for i in range(100, 115)]) == list(range(10, 25))
         with pytest.raises(IntegrityError):
             log.sign_checkpoint()
         with pytest.raises(IntegrityError):  # and stays refused, loudly

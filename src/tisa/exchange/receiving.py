@@ -267,7 +267,7 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
         kind=EntryKind.RECEIVED, at=at, item_id=a.item.statement.item_id,
         item_version=a.version_us, from_party=sender, to_party=me,
         originator=a.item.statement.originator, envelope_sha256=a.item.envelope_sha256,
-    ) for a in stored])
+    ) for a in stored], checkpoint=True)  # the checkpoint the receipts prove against
     receipts: dict[str, str] = {}
     rows = []
     # The receipt is the entry's tlog-proof: one checkpoint, signed with this node's log

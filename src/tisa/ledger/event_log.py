@@ -31,8 +31,10 @@ class EventLog(Protocol):
         """The log's origin line (and note key name)."""
         ...
 
-    def record(self, entries: Sequence[LogEntry]) -> list[int]:
-        """Append the entries durably, in order, in one transaction; return their indexes."""
+    def record(self, entries: Sequence[LogEntry], *, checkpoint: bool = False) -> list[int]:
+        """Append the entries durably, in order, in one transaction; return their indexes.
+        With ``checkpoint``: also sign a checkpoint that includes them, in the same
+        transaction (for entries whose receipts are proven next)."""
         ...
 
     def receipt_proof(self, index: int) -> bytes:
@@ -72,12 +74,14 @@ class MemoryEventLog:
     def entries(self) -> list[bytes]:
         return list(self._entries)
 
-    def record(self, entries: Sequence[LogEntry]) -> list[int]:
+    def record(self, entries: Sequence[LogEntry], *, checkpoint: bool = False) -> list[int]:
         encoded = [entry.to_bytes() for entry in entries]  # all valid before any append
         indexes = []
         for data in encoded:
             self._entries.append(data)
             indexes.append(self._tree.append(data))
+        if checkpoint and indexes:
+            self.sign()
         return indexes
 
     def sign(self) -> SignedCheckpoint:

@@ -54,6 +54,7 @@ log = logging.getLogger("tisa.ledger")
 @dataclass
 class _Batch:
     data: list[bytes]
+    checkpoint: bool = False
     indexes: list[int] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
@@ -107,9 +108,14 @@ class SqlEventLog:
 
     # -- appending ---------------------------------------------------------------------
 
-    def record(self, entries: Sequence[LogEntry]) -> list[int]:
-        """Append durably, in order, in one transaction (shared with concurrent callers)."""
-        batch = _Batch(data=[e.to_bytes() for e in entries])  # all valid before any append
+    def record(self, entries: Sequence[LogEntry], *, checkpoint: bool = False) -> list[int]:
+        """Append durably, in order, in one transaction (shared with concurrent callers);
+        with ``checkpoint``, sign a checkpoint that includes them in that same transaction
+        (one durable commit, not two, when their receipts are proven next). A log that
+        already refuses to sign (``IntegrityError``) still records; ``receipt_proofs``
+        then raises, as before."""
+        batch = _Batch(data=[e.to_bytes() for e in entries],  # all valid before any append
+                       checkpoint=checkpoint)
         if not batch.data:
             return []
         with self._cv:
@@ -140,6 +146,7 @@ class SqlEventLog:
         return batch.indexes
 
     def _commit(self, group: list[_Batch]) -> None:
+        signed = None
         with self._write_lock, self.engine.begin() as conn:
             self._lock_and_sync(conn)
             self._stale = True  # until this transaction commits
@@ -157,7 +164,11 @@ class SqlEventLog:
             ])
             conn.execute(update(lt.log_state).where(lt.log_state.c.id == 1)
                          .values(size=self._edge.size))
+            if self._failure is None and any(b.checkpoint for b in group):
+                signed = self._sign(conn, self._edge.size)
         self._stale = False
+        if signed is not None:
+            self._signed(signed)
 
     def _append_all(self, group: list[_Batch]) -> dict[tuple[int, int], bytes]:
         edge = self._edge
@@ -226,19 +237,32 @@ class SqlEventLog:
         """Sign and store a checkpoint of the current tree if it grew; None if it did not."""
         self._refuse_if_failed()
         with self._write_lock, self.engine.begin() as conn:
-            size = self._lock_and_sync(conn)
-            previous, _ = self._checked(conn, size)
-            if size == 0 or (previous is not None and previous.checkpoint.size == size):
-                return None  # nothing new (and no checkpoint before the first entry)
-            cp = Checkpoint(origin=self._origin, size=size, root_hash=self._edge.root())
-            signed = sign_checkpoint(cp, [self._signer])
-            conn.execute(insert(lt.log_checkpoints).values(
-                size=size, root_hash=cp.root_hash, note=signed.to_bytes(),
-                signed_us=time.time_ns() // 1000))
+            signed = self._sign(conn, self._lock_and_sync(conn))
+        if signed is not None:
+            self._signed(signed)
+        return signed
+
+    def _sign(self, conn: Connection, size: int) -> SignedCheckpoint | None:
+        """In the writer's transaction (its lock held, the edge in step with ``size``):
+        check the tree against the last signed checkpoint, then sign and store one of
+        ``size`` if it grew; None if it did not."""
+        previous, _ = self._checked(conn, size)
+        if size == 0 or (previous is not None and previous.checkpoint.size == size):
+            return None  # nothing new (and no checkpoint before the first entry)
+        cp = Checkpoint(origin=self._origin, size=size, root_hash=self._edge.root())
+        signed = sign_checkpoint(cp, [self._signer])
+        conn.execute(insert(lt.log_checkpoints).values(
+            size=size, root_hash=cp.root_hash, note=signed.to_bytes(),
+            signed_us=time.time_ns() // 1000))
+        return signed
+
+    def _signed(self, signed: SignedCheckpoint) -> None:
+        """After the commit that stored ``signed``: remember it, and raise the high-water
+        file to it (after the commit: the file never names a checkpoint the database
+        does not hold)."""
         remember_own(signed.to_bytes(), self._signer, signed)
         if self._high_water is not None:
             self._high_water.write(signed.to_bytes())
-        return signed
 
     def latest_checkpoint(self) -> bytes | None:
         """The latest signed checkpoint with the witnesses' cosignatures received so far."""
