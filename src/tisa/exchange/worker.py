@@ -16,7 +16,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -48,11 +48,18 @@ class DeliveryWorker:
         self._batches: set[asyncio.Task[bool]] = set()
         self._alone: set[int] = set()  # message ids that go in a batch of their own
         self._rejections: dict[int, int] = {}  # consecutive 4xx answers per message id
+        self._finished = 0  # batches finished so far (due rows read before may be stale)
+        #: while the send loop reads what is due: the ids others put on the wire meanwhile
+        self._late: set[int] | None = None
+        self._strays_read = 0.0  # when messages to parties no longer peers were last read
+        self._send_nudge: asyncio.Event | None = None  # the running send loop's
+        self._stopping: asyncio.Event | None = None  # the running worker's stop event
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s: delivery worker started", self.ex.party)
         loop = asyncio.get_running_loop()
         local_nudge, send_nudge = asyncio.Event(), asyncio.Event()
+        self._send_nudge, self._stopping = send_nudge, stop
 
         def wake() -> None:
             loop.call_soon_threadsafe(local_nudge.set)
@@ -71,6 +78,7 @@ class DeliveryWorker:
                                  self._send_loop(stop, send_nudge))
         finally:
             self.ex.wake = lambda: None
+            self._send_nudge = self._stopping = None
             log.info("%s: delivery worker stopped", self.ex.party)
 
     async def _idle(self, nudge: asyncio.Event) -> None:
@@ -84,13 +92,11 @@ class DeliveryWorker:
         while not stop.is_set():
             nudge.clear()
             try:
-                work = await asyncio.to_thread(self._local_work)
+                work = await self._then_send(self._local_work, send_nudge)
             except Exception:  # the worker outlives any one failure; it is logged
                 log.exception("%s: local delivery work failed", self.ex.party)
                 work = 0
-            if work:
-                send_nudge.set()  # new messages may be due
-            else:
+            if not work:
                 await self._idle(nudge)
 
     async def _send_loop(self, stop: asyncio.Event, nudge: asyncio.Event) -> None:
@@ -103,45 +109,102 @@ class DeliveryWorker:
                 started = 0
             if not started:
                 await self._idle(nudge)
-        if self._batches:  # finish what is on the wire; its replies are applied
-            await asyncio.gather(*self._batches, return_exceptions=True)
+        while self._batches:  # finish what is on the wire; its replies are applied
+            await asyncio.gather(*list(self._batches), return_exceptions=True)
 
     async def _start_batches(self, nudge: asyncio.Event) -> int:
         """Put due messages on the wire, up to ``in_flight`` batches per peer; how many
         batches were started. A finished batch nudges the send loop."""
-        started, now = 0, time.monotonic()
-        slots = {peer: free for peer in self.ex.peers
-                 if (free := self.in_flight - self._peer_batches.get(peer, 0)) > 0
-                 and self._peer_paused_until.get(peer, 0.0) <= now}
-        due, strays = await asyncio.to_thread(self._due, slots, set(self._sending))
+        now = time.monotonic()
+        strays_due = now - self._strays_read >= self.ex.settings.poll_seconds
+        if strays_due:
+            self._strays_read = now
+        self._late = set()
+        try:
+            due, strays = await asyncio.to_thread(self._due, self._free_slots(),
+                                                  set(self._sending), strays=strays_due)
+            late = self._late
+        finally:
+            self._late = None
+        if late:  # sent (and maybe finished) while this read ran: not again
+            due = {peer: [r for r in rows if int(r["id"]) not in late]
+                   for peer, rows in due.items()}
+        started = await self._dispatch(due, nudge)
+        # Messages to parties that are no longer peers (a new network file): each send
+        # fails with its reason and is retried with backoff, as for an unreachable peer.
+        # Read at most once per poll interval, not on every nudge.
+        for peer in sorted({str(r["peer"]) for r in strays}):
+            await self._send_batch(peer, [r for r in strays if r["peer"] == peer])
+        return started
+
+    def _free_slots(self) -> dict[str, int]:
+        """Free batch slots per peer that is not paused."""
+        now = time.monotonic()
+        return {peer: free for peer in self.ex.peers
+                if (free := self.in_flight - self._peer_batches.get(peer, 0)) > 0
+                and self._peer_paused_until.get(peer, 0.0) <= now}
+
+    async def _dispatch(self, due: dict[str, list[dict[str, Any]]], nudge: asyncio.Event
+                        ) -> int:
+        """Start batches of due rows, skipping rows put on the wire since they were read
+        and peers whose slots filled meanwhile; how many batches were started."""
+        started = 0
         for peer, rows in due.items():
             for batch in await self._split(peer, rows):  # by count and by bytes
+                batch = [r for r in batch if int(r["id"]) not in self._sending]
+                if not batch:
+                    continue
                 if self._peer_batches.get(peer, 0) >= self.in_flight:
                     break
                 self._sending.update(int(r["id"]) for r in batch)
+                if self._late is not None:
+                    self._late.update(int(r["id"]) for r in batch)
                 self._peer_batches[peer] = self._peer_batches.get(peer, 0) + 1
                 task = asyncio.create_task(self._send_batch(peer, batch))
                 self._batches.add(task)
                 task.add_done_callback(partial(self._batch_done, peer, batch, nudge))
                 started += 1
-        # Messages to parties that are no longer peers (a new network file): each send
-        # fails with its reason and is retried with backoff, as for an unreachable peer.
-        for peer in sorted({str(r["peer"]) for r in strays}):
-            await self._send_batch(peer, [r for r in strays if r["peer"] == peer])
         return started
 
-    def _due(self, slots: dict[str, int], sending: set[int]
+    async def _then_send(self, work: Callable[[], int], nudge: asyncio.Event, *,
+                         on_wire: int = 0) -> int:
+        """Run ``work`` in a worker thread and, when it did something while nothing else
+        is on the wire (``on_wire``: the batches of the caller's own), read what is due
+        in the same thread hop and put it on the wire at once: a new message leaves
+        without waiting for a round of the send loop. Under load (batches on the wire)
+        the send loop is nudged instead: it reads once for all, when a batch is back.
+        Rows read while a batch finished may be stale (done, or rescheduled); then too
+        the send loop is nudged, to read them again."""
+        finished, slots, sending = self._finished, self._free_slots(), set(self._sending)
+        read = bool(slots) and len(self._batches) <= on_wire
+
+        def run() -> tuple[int, dict[str, list[dict[str, Any]]] | None]:
+            done = work()
+            return done, (self._due(slots, sending, strays=False)[0] if done and read
+                          else None)
+
+        done, due = await asyncio.to_thread(run)
+        stopping = self._stopping is not None and self._stopping.is_set()
+        if done and (due is None or finished != self._finished or stopping):
+            nudge.set()  # new messages may be due (stopping: they wait for the restart)
+        elif due:
+            await self._dispatch(due, nudge)
+        return done
+
+    def _due(self, slots: dict[str, int], sending: set[int], *, strays: bool
              ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
         """In one thread hop: the due messages for each peer with free batch slots, and
-        some due for parties that are no longer peers."""
+        (``strays``) some due for parties that are no longer peers."""
         store, size = self.ex.store, self.ex.settings.batch_size
         due = {peer: rows for peer, free in slots.items()
                if (rows := store.due_messages(free * size, peer=peer, exclude=sending))}
-        strays = store.due_messages(size, not_to=set(self.ex.peers), exclude=sending)
-        return due, strays
+        if not strays:
+            return due, []
+        return due, store.due_messages(size, not_to=set(self.ex.peers), exclude=sending)
 
     def _batch_done(self, peer: str, batch: Sequence[dict[str, Any]], nudge: asyncio.Event,
                     task: asyncio.Task[bool]) -> None:
+        self._finished += 1
         self._batches.discard(task)
         self._sending.difference_update(int(r["id"]) for r in batch)
         self._peer_batches[peer] -= 1
@@ -222,7 +285,11 @@ class DeliveryWorker:
                         ex.party, peer, len(rows), detail or type(exc).__name__)
             await self._not_delivered(peer, rows, detail or repr(exc), status)
             return False
-        await asyncio.to_thread(self._apply, rows, results)
+        if self._send_nudge is None:  # stepped by run_once: it sends what is due next
+            await asyncio.to_thread(self._apply, rows, results)
+        else:  # what applying queued (a receipt the hub passes back) leaves at once
+            await self._then_send(partial(self._apply, rows, results), self._send_nudge,
+                                  on_wire=1)
         for row in rows:
             self._alone.discard(int(row["id"]))
             self._rejections.pop(int(row["id"]), None)
@@ -315,13 +382,15 @@ class DeliveryWorker:
                     originating.on_consent_refused(ex, peer, ref, reason)
                 ex.store.messages_failed([int(row["id"])], error=reason)
 
-    def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> None:
+    def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> int:
+        """Apply a batch's results; the number of messages applied."""
         ex = self.ex
         with ex.store.unit():
             items = [str(r["ref"]) for r in rows if r["kind"] == ITEM]
             ex.store.prefetch_sent(items)
             ex.store.prefetch_held(items)
             self._apply_results(rows, results)
+        return len(rows)
 
     def _apply_results(self, rows: Sequence[dict[str, Any]],
                        results: Sequence[dict[str, Any]]) -> None:
