@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -82,6 +83,17 @@ class ExchangeSettings:
     max_rejections: int = 20
 
 
+class Wake(Protocol):
+    """Nudges the delivery worker: its local loop (draining the outbox, the hub's
+    clock) and/or its send loop (due peer messages)."""
+
+    def __call__(self, *, local: bool = True, send: bool = True) -> None: ...
+
+
+def no_worker(*, local: bool = True, send: bool = True) -> None:
+    """``Wake`` without a running worker: nothing to nudge."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Peer:
     code: str
@@ -104,7 +116,7 @@ class Exchange:
     today: Callable[[], date]
     settings: ExchangeSettings = field(default_factory=ExchangeSettings)
     #: nudges the delivery worker (set by the running worker; a no-op without one)
-    wake: Callable[[], None] = field(default=lambda: None)
+    wake: Wake = field(default=no_worker)
     peers: Mapping[str, Peer] = field(init=False)
     route_cache: dict[RouteRequest, RouteDecision] = field(init=False, default_factory=dict)
     trusted_keys: Mapping[str, Ed25519PublicKey] = field(init=False)

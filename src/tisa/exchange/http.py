@@ -32,9 +32,13 @@ from tisa.exchange import receiving
 from tisa.exchange.consent import ConsentDesk
 from tisa.exchange.context import Exchange, log
 from tisa.exchange.messages import check_reason
-from tisa.exchange.protocol import parse_request, sign_reply, verify_request
+from tisa.exchange.protocol import CONSENT, parse_request, sign_reply, verify_request
 
 JSON = "application/json"
+MESSAGES_PATH = "/exchange/v1/messages"
+#: set in a peer request's scope when handling it may have left the delivery worker's
+#: local loop work to do (a consent: a held item to forward); ``WakeOnPost`` reads it
+LOCAL_WORK = "tisa.exchange.local_work"
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -101,6 +105,8 @@ def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -
             return _error(400, "Bad Request", "the request is not a valid exchange envelope")
         results = await run_in_threadpool(receiving.handle, ex, verified)
         reply = await run_in_threadpool(sign_reply, ex, verified, results)
+        if any(m.get("kind") == CONSENT for m in verified.messages):
+            request.scope[LOCAL_WORK] = True  # a held item may be ready to forward
         return Response(reply, 200, media_type=JSON)
 
     async def admin(request: Request) -> Response | None:
@@ -146,7 +152,7 @@ def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -
         return _json({"id": request_id, "decision": decision})
 
     return [
-        Route("/exchange/v1/messages", messages, methods=["POST"]),
+        Route(MESSAGES_PATH, messages, methods=["POST"]),
         Route("/exchange/v1/consent/", list_requests, methods=["GET"]),
         Route("/exchange/v1/consent/{request_id}/{decision:str}", answer, methods=["POST"]),
     ]

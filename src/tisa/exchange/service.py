@@ -17,7 +17,7 @@ from tisa.api.auth import Authenticator
 from tisa.api.service import TaxiiNode
 from tisa.config import NodeSettings
 from tisa.exchange.context import Exchange
-from tisa.exchange.http import exchange_routes
+from tisa.exchange.http import LOCAL_WORK, MESSAGES_PATH, exchange_routes
 from tisa.exchange.wiring import build_exchange
 from tisa.exchange.worker import DeliveryWorker
 from tisa.ledger.event_log import EventLog
@@ -42,7 +42,11 @@ def install_exchange(app: Starlette, settings: NodeSettings, node: TaxiiNode, st
 
 class WakeOnPost:
     """After any POST (a share, a peer request, a consent answer) there may be work: wake
-    the delivery worker instead of waiting for its next poll."""
+    the delivery worker instead of waiting for its next poll — only the loop that has
+    work, so the other does not compete with it for the node's one core. A peer request
+    can only have queued messages (its send loop; and its local loop after a consent: a
+    held item to forward); a TAXII POST only outbox rows (the local loop, which sends
+    what it queues itself); a consent answer either."""
 
     def __init__(self, app: ASGIApp, exchange: Exchange) -> None:
         self.app = app
@@ -51,7 +55,13 @@ class WakeOnPost:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
         if scope["type"] == "http" and scope.get("method") == "POST":
-            self.exchange.wake()
+            path = str(scope.get("path", ""))
+            if path == MESSAGES_PATH:
+                self.exchange.wake(local=bool(scope.get(LOCAL_WORK)), send=True)
+            elif path.startswith("/exchange/"):
+                self.exchange.wake()
+            else:
+                self.exchange.wake(local=True, send=False)
 
 
 @asynccontextmanager

@@ -24,7 +24,7 @@ import httpx
 
 from tisa.errors import InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
-from tisa.exchange.context import Exchange, log
+from tisa.exchange.context import Exchange, log, no_worker
 from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, ITEM, sign_request, verify_reply
 from tisa.exchange.sizing import split_batches
 
@@ -61,9 +61,11 @@ class DeliveryWorker:
         local_nudge, send_nudge = asyncio.Event(), asyncio.Event()
         self._send_nudge, self._stopping = send_nudge, stop
 
-        def wake() -> None:
-            loop.call_soon_threadsafe(local_nudge.set)
-            loop.call_soon_threadsafe(send_nudge.set)
+        def wake(*, local: bool = True, send: bool = True) -> None:
+            if local:
+                loop.call_soon_threadsafe(local_nudge.set)
+            if send:
+                loop.call_soon_threadsafe(send_nudge.set)
 
         self.ex.wake = wake
 
@@ -77,7 +79,7 @@ class DeliveryWorker:
             await asyncio.gather(self._local_loop(stop, local_nudge, send_nudge),
                                  self._send_loop(stop, send_nudge))
         finally:
-            self.ex.wake = lambda: None
+            self.ex.wake = no_worker
             self._send_nudge = self._stopping = None
             log.info("%s: delivery worker stopped", self.ex.party)
 
