@@ -27,6 +27,7 @@ from starlette.routing import Route
 from tisa.api.auth import Authenticator, parse_basic
 from tisa.api.bodies import BodyTooLarge, BodyUnreadable, read_body
 from tisa.crypto._encoding import load_json
+from tisa.crypto.dsse import Envelope
 from tisa.errors import Conflict, InvalidInput, NotFound, VerificationError
 from tisa.exchange import receiving
 from tisa.exchange.consent import ConsentDesk
@@ -80,6 +81,21 @@ def _answer_body(raw: bytes, decision: str) -> dict[str, str]:
     return {}
 
 
+def _answer(ex: Exchange, envelope: Envelope
+            ) -> tuple[bytes, bool] | VerificationError | InvalidInput:
+    """Verify a peer request, handle it and sign the reply, in one worker-thread hop (not
+    three: each hop back to the event loop can wait on the other threads for the GIL);
+    the reply and whether it carried a consent. A request that does not verify (or is
+    not a valid batch) is returned as its error; nothing was changed."""
+    try:
+        verified = verify_request(ex, envelope)
+    except (VerificationError, InvalidInput) as exc:
+        return exc
+    results = receiving.handle(ex, verified)
+    consent = any(m.get("kind") == CONSENT for m in verified.messages)
+    return sign_reply(ex, verified, results), consent
+
+
 def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -> list[Route]:
     desk = ConsentDesk(party=ex.party, store=ex.store, signing_key=ex.signing_key)
 
@@ -94,18 +110,21 @@ def exchange_routes(ex: Exchange, authenticator: Authenticator, max_body: int) -
         except BodyUnreadable as exc:
             log.warning("%s: unreadable peer request: %s", ex.party, exc)
             return _error(400, "Bad Request", "the request is not a valid exchange envelope")
+        answer: tuple[bytes, bool] | VerificationError | InvalidInput
         try:
             envelope = parse_request(body)
-            verified = await run_in_threadpool(verify_request, ex, envelope)
-        except VerificationError as exc:
-            log.warning("%s: peer request refused: %s", ex.party, exc.detail)
+        except (VerificationError, InvalidInput) as exc:  # the body is no envelope
+            answer = exc
+        else:
+            answer = await run_in_threadpool(_answer, ex, envelope)
+        if isinstance(answer, VerificationError):
+            log.warning("%s: peer request refused: %s", ex.party, answer.detail)
             return _error(403, "Forbidden", "the request did not verify")
-        except InvalidInput as exc:
-            log.warning("%s: malformed peer request: %s", ex.party, exc.diagnostics())
+        if isinstance(answer, InvalidInput):
+            log.warning("%s: malformed peer request: %s", ex.party, answer.diagnostics())
             return _error(400, "Bad Request", "the request is not a valid exchange envelope")
-        results = await run_in_threadpool(receiving.handle, ex, verified)
-        reply = await run_in_threadpool(sign_reply, ex, verified, results)
-        if any(m.get("kind") == CONSENT for m in verified.messages):
+        reply, consent = answer
+        if consent:
             request.scope[LOCAL_WORK] = True  # a held item may be ready to forward
         return Response(reply, 200, media_type=JSON)
 
