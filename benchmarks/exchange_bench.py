@@ -3,7 +3,12 @@
 * direct items/s: N items posted to KOR's ``to-JPN`` (as of 2017, GSOMIA in force), from
   the first POST until every status entry is ``success`` (signed receipt back);
 * relayed items/s with up-front consent (``consent_to``, as of 2015: relay through USA);
-* p50 end-to-end relay latency: one item at a time, from POST to ``success`` at KOR.
+* p50 end-to-end relay latency: one item at a time, from just before the POST to the
+  moment KOR's node records ``success`` (the receipt's proof verified; the share's
+  ``updated_us`` in KOR's database, same clock), while the client polls the status
+  every 25 ms to know when to post the next. Also shown: the latency a client
+  polling every 2 ms sees, POST to the read that shows ``success`` — those 500
+  status reads a second are work for KOR's node too, and slow what they measure.
 
 A benchmark, not a test: prints Markdown rows for docs/benchmarks.md.
 
@@ -19,6 +24,7 @@ import platform
 import re
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,7 +36,13 @@ from typing import Any
 
 import httpx
 
-from tisa.config import init_node_home, load_node_settings, node_public_key, node_seal_public_key
+from tisa.config import (
+    DATABASE_FILE,
+    init_node_home,
+    load_node_settings,
+    node_public_key,
+    node_seal_public_key,
+)
 from tisa.crypto.passwords import hash_password
 from tisa.store.ports import UserRecord
 from tisa.store.sql import SqlStore
@@ -161,18 +173,30 @@ def throughput(nodes: Nodes, items: int, **marking_extra: Any
     return rate, (sum(per_node.values()), max(per_node.values()))
 
 
-def latency(nodes: Nodes, count: int) -> list[float]:
+def latency(nodes: Nodes, count: int, poll: float) -> tuple[list[float], list[float]]:
+    """Single-item relays: (as the client saw them, polling every ``poll`` s; as KOR's
+    node recorded them), in ms."""
     m = marking(consent_to=["JPN"])
     nodes.post([m, indicator(0, m["id"])])
     time.sleep(1)
-    out = []
-    for i in range(count):
-        start = time.perf_counter()
-        status_id = nodes.post([indicator(i + 1, m["id"])])
-        while nodes.done(status_id)[0] < 1:
-            time.sleep(0.002)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+    seen, recorded = [], []
+    kor_db = sqlite3.connect(f"file:{nodes.homes['KOR'] / DATABASE_FILE}?mode=ro", uri=True)
+    try:
+        for i in range(count):
+            item = indicator(i + 1, m["id"])
+            posted_us = time.time_ns() // 1000
+            start = time.perf_counter()
+            status_id = nodes.post([item])
+            while nodes.done(status_id)[0] < 1:
+                time.sleep(poll)
+            seen.append((time.perf_counter() - start) * 1000)
+            (done_us,), = kor_db.execute(
+                "SELECT updated_us FROM outbox WHERE object_id = ? AND state = 'success'",
+                (item["id"],)).fetchall()
+            recorded.append((done_us - posted_us) / 1000)
+    finally:
+        kor_db.close()
+    return seen, recorded
 
 
 def main() -> None:
@@ -184,6 +208,7 @@ def main() -> None:
     direct: list[float] = []
     relayed: list[float] = []
     p50s: list[float] = []
+    p50s_2ms: list[float] = []
     direct_cpu: list[tuple[float, float]] = []
     relay_cpu: list[tuple[float, float]] = []
     for run in range(args.runs):
@@ -201,12 +226,16 @@ def main() -> None:
                 rate, cpu = throughput(nodes, args.items, consent_to=["JPN"])
                 relayed.append(rate)
                 relay_cpu.append(cpu)
-                p50s.append(statistics.median(latency(nodes, args.latency_items)))
+                _, recorded = latency(nodes, args.latency_items, poll=0.025)
+                p50s.append(statistics.median(recorded))
+                seen_2ms, _ = latency(nodes, args.latency_items, poll=0.002)
+                p50s_2ms.append(statistics.median(seen_2ms))
             finally:
                 nodes.stop()
         print(f"run {run + 1}: direct {direct[-1]:.0f}/s ({direct_cpu[-1][0]:.2f} CPU ms/item), "
               f"relayed {relayed[-1]:.0f}/s ({relay_cpu[-1][0]:.2f} CPU ms/item), "
-              f"relay p50 {p50s[-1]:.1f} ms", flush=True)
+              f"relay p50 {p50s[-1]:.1f} ms (a client polling every 2 ms: {p50s_2ms[-1]:.1f})",
+              flush=True)
     print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python "
           f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; load {os.getloadavg()}")
     print("| measure | median of runs | runs | target |\n|---|---|---|---|")
@@ -223,8 +252,10 @@ def main() -> None:
         print(f"| {name}: nodes' CPU ms per item, all / busiest node (2 free cores: "
               f"~{ceiling:.0f}/s) | {total:.2f} / {busiest:.2f} | "
               f"{', '.join(f'{a:.2f} / {b:.2f}' for a, b in runs_cpu)} | |")
-    print(f"| p50 relay latency ms | {statistics.median(p50s):.1f} | "
-          f"{', '.join(f'{x:.1f}' for x in p50s)} | ≤ 50 |")
+    print(f"| p50 relay latency ms, POST to success recorded at KOR | "
+          f"{statistics.median(p50s):.1f} | {', '.join(f'{x:.1f}' for x in p50s)} | ≤ 50 |")
+    print(f"| p50 relay latency ms, seen by a client polling every 2 ms | "
+          f"{statistics.median(p50s_2ms):.1f} | {', '.join(f'{x:.1f}' for x in p50s_2ms)} | |")
 
 
 if __name__ == "__main__":
