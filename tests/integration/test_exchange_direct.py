@@ -61,19 +61,27 @@ def test_signing_logs_a_lone_item_at_info_and_a_batch_in_one_info_line(
     lone = indicator(marking["id"])
     many = [indicator(marking["id"]) for _ in range(3)]
 
-    def signed(level: int) -> list[str]:
+    def logged(level: int, start: str = "KOR signed ") -> list[str]:
         return [r.getMessage() for r in caplog.records
-                if r.levelno == level and r.getMessage().startswith("KOR signed ")]
+                if r.levelno == level and r.getMessage().startswith(start)]
+
+    receipts = "KOR: signed receipt"
 
     async def go() -> None:
         with caplog.at_level(logging.DEBUG, logger="tisa.exchange"):
             await c.post("KOR", "to-JPN", marking, lone)
             await c.settle()
-            assert signed(logging.INFO) == [f"KOR signed {lone['id']} for JPN; sending to JPN"]
+            assert logged(logging.INFO) == [f"KOR signed {lone['id']} for JPN; sending to JPN"]
+            assert logged(logging.INFO, receipts) == [
+                f"KOR: signed receipt from JPN for {lone['id']} verified"]
             caplog.clear()
             await c.post("KOR", "to-JPN", *many)
             await c.settle()
-        assert signed(logging.INFO) == ["KOR signed 3 items; sending them to JPN"]
-        assert sorted(signed(logging.DEBUG)) == sorted(
+        assert logged(logging.INFO) == ["KOR signed 3 items; sending them to JPN"]
+        assert sorted(logged(logging.DEBUG)) == sorted(
             f"KOR signed {o['id']} for JPN; sending to JPN" for o in many)
+        assert logged(logging.INFO, receipts) == [
+            "KOR: signed receipts from JPN verified for 3 items"]
+        assert sorted(logged(logging.DEBUG, receipts)) == sorted(
+            f"KOR: signed receipt from JPN for {o['id']} verified" for o in many)
     c.run(go())

@@ -246,20 +246,23 @@ def test_hub_logs_a_lone_item_in_its_own_lines_and_a_batch_in_one_line_each(
 
     def hub(level: int) -> list[str]:
         return [r.getMessage() for r in caplog.records if r.levelno == level
-                and r.getMessage().startswith(("USA holds ", "USA relays "))]
+                and r.getMessage().startswith(("USA holds ", "USA relays ", "USA: JPN's "))]
 
     async def go() -> None:
         with caplog.at_level(logging.DEBUG, logger="tisa.exchange"):
             await c.post("KOR", "to-JPN", marking, lone)
             await c.settle()
-            assert [line.split(" ")[1] for line in hub(logging.INFO)] == ["holds", "relays"]
-            assert all(lone["id"] in line for line in hub(logging.INFO))
+            assert [line.split(" ")[1] for line in hub(logging.INFO)] == [
+                "holds", "relays", "JPN's"]
+            assert all(lone["id"] in line for line in hub(logging.INFO)[:2])
+            assert hub(logging.INFO)[2] == "USA: JPN's receipt verified; passing it back to KOR"
             caplog.clear()
             await c.post("KOR", "to-JPN", *many)
             await c.settle()
         assert hub(logging.INFO) == [
             "USA holds 3 items of KOR for JPN; forwarding them on prior consent",
-            f"USA relays 3 items of KOR to JPN under tisa on {BEFORE_GSOMIA}"]
-        assert len(hub(logging.DEBUG)) == 6
+            f"USA relays 3 items of KOR to JPN under tisa on {BEFORE_GSOMIA}",
+            "USA: JPN's receipts verified for 3 items; passing them back to KOR"]
+        assert len(hub(logging.DEBUG)) == 9
         assert all(any(o["id"] in line for line in hub(logging.DEBUG)) for o in many)
     c.run(go())

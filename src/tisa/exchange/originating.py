@@ -212,7 +212,8 @@ def _accept_receipt(ex: Exchange, sent: dict[str, object], receipt: object) -> b
             f"not proven delivered: the receipt from {recipient} did not verify ({detail})"))
         return False
     entry = proven.entry
-    log.info("%s: signed receipt from %s for %s verified", ex.party, recipient, entry.item_id)
+    log_item(f"{ex.party}: signed receipts from {recipient} verified for {{n}} items",
+             "%s: signed receipt from %s for %s verified", ex.party, recipient, entry.item_id)
     ex.store.finish_share(str(sent["ref"]), state="success", receipt=receipt, message=(
         f"delivered to {recipient}; signed receipt received_at {entry.at}: a verified "
         f"tlog-proof of its log entry {proven.index}, in a checkpoint signed by {recipient}"))

@@ -302,8 +302,9 @@ def on_forward_result(ex: Exchange, ref: str, result: dict[str, JsonValue]
             _drop(ex, held, ["forwarded"], f"not proven delivered: {recipient}'s receipt "
                   f"did not verify at {ex.party}", EntryKind.REFUSED)
             return None
-        log.info("%s: %s's receipt verified; passing it back to %s", ex.party, recipient,
-                 originator)
+        log_item(f"{ex.party}: {recipient}'s receipts verified for {{n}} items; passing them "
+                 f"back to {originator}", "%s: %s's receipt verified; passing it back to %s",
+                 ex.party, recipient, originator)
         return (originator, RECEIPT, json.dumps({"kind": RECEIPT, "receipt": receipt}), digest)
     reason = f"{recipient} refused it: {result.get('reason', 'no reason given')}"
     _drop(ex, held, ["forwarded"], reason, EntryKind.REFUSED)

@@ -24,7 +24,7 @@ import httpx
 
 from tisa.errors import InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
-from tisa.exchange.context import Exchange, log, no_worker
+from tisa.exchange.context import Exchange, log, logged_together, no_worker
 from tisa.exchange.protocol import CONSENT, CONSENT_REQUEST, ITEM, sign_request, verify_reply
 from tisa.exchange.sizing import split_batches
 
@@ -387,7 +387,7 @@ class DeliveryWorker:
     def _apply(self, rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> int:
         """Apply a batch's results; the number of messages applied."""
         ex = self.ex
-        with ex.store.unit():
+        with logged_together(), ex.store.unit():  # a batch's receipts: one INFO line
             items = [str(r["ref"]) for r in rows if r["kind"] == ITEM]
             ex.store.prefetch_sent(items)
             ex.store.prefetch_held(items)
