@@ -28,6 +28,7 @@ __all__ = [
     "NodeReader",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
     "range_hash",
@@ -99,6 +100,35 @@ def _largest_power_of_two_below(n: int) -> int:
 
 def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
     """PATH(index, D[0:size]) of RFC 6962 §2.1.1, leaf sibling first."""
+    return _inclusion_path(reader, lambda start, end: range_hash(reader, start, end),
+                           index, size)
+
+
+def inclusion_proofs(reader: NodeReader, indexes: Iterable[int], size: int
+                     ) -> list[list[bytes]]:
+    """``inclusion_proof`` of each index in one tree: the proofs of nearby leaves share
+    most of their siblings (the right edge above all), so each node and each range hash
+    is read or computed once for the lot."""
+    nodes: dict[tuple[int, int], bytes] = {}
+    ranges: dict[tuple[int, int], bytes] = {}
+
+    def node(level: int, index: int) -> bytes:
+        found = nodes.get((level, index))
+        if found is None:
+            found = nodes[(level, index)] = reader(level, index)
+        return found
+
+    def ranged(start: int, end: int) -> bytes:
+        found = ranges.get((start, end))
+        if found is None:
+            found = ranges[(start, end)] = range_hash(node, start, end)
+        return found
+
+    return [_inclusion_path(node, ranged, index, size) for index in indexes]
+
+
+def _inclusion_path(reader: NodeReader, ranged: Callable[[int, int], bytes], index: int,
+                    size: int) -> list[bytes]:
     if not 0 <= index < size:
         raise InvalidInput(f"leaf index {index} is not in a tree of size {size}")
     path: list[bytes] = []
@@ -108,7 +138,7 @@ def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
         k = _largest_power_of_two_below(end - start)
         mid = start + k
         if index < mid:
-            path.append(range_hash(reader, mid, end))
+            path.append(ranged(mid, end))
             end = mid
         else:
             path.append(reader(k.bit_length() - 1, start >> (k.bit_length() - 1)))

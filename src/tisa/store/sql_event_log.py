@@ -31,7 +31,7 @@ from tisa.errors import ConfigError, IntegrityError, InvalidInput
 from tisa.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from tisa.ledger.compact_range import CompactRange
 from tisa.ledger.entries import LogEntry
-from tisa.ledger.merkle import inclusion_proof, leaf_hash
+from tisa.ledger.merkle import inclusion_proofs, leaf_hash
 from tisa.ledger.note import Ed25519Signer
 from tisa.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
 from tisa.ledger.tlog_proof import TlogProof
@@ -294,12 +294,12 @@ class SqlEventLog:
         entries = self.reader.entries_at(indexes)
         nodes = self.reader.node_reader(size)
         proofs = []
-        for index in indexes:
+        for index, path in zip(indexes, inclusion_proofs(nodes, indexes, size), strict=True):
             data = entries.get(index)
             if data is None:
                 raise IntegrityError(f"entry {index} is below the checkpoint size {size} "
                                      "but not stored")
-            proofs.append(TlogProof(index=index, proof=tuple(inclusion_proof(nodes, index, size)),
+            proofs.append(TlogProof(index=index, proof=tuple(path),
                                     checkpoint_note=checkpoint_note, extra=data).to_bytes())
         return proofs
 

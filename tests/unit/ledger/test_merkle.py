@@ -19,6 +19,7 @@ from tisa.ledger.merkle import (
     MerkleTree,
     consistency_proof,
     inclusion_proof,
+    inclusion_proofs,
     leaf_hash,
     node_hash,
     root_of,
@@ -213,6 +214,30 @@ def test_published_consistency_proofs(old: int, new: int, proof: list[bytes]) ->
     tree = MerkleTree(leaf_hash(x) for x in LEAVES)
     assert tree.consistency_proof(old, new) == proof
     verify_consistency(old, new, ROOTS[old - 1], ROOTS[new - 1], proof)
+
+
+def test_inclusion_proofs_of_a_batch_are_each_leafs_proof(tree64: MerkleTree) -> None:
+    for size in range(1, 65):
+        indexes = [size - 1, *range(size // 2, size), 0]  # repeats and any order
+        proofs = inclusion_proofs(tree64.node, indexes, size)
+        assert proofs == [ref_path(i, ENTRIES_64[:size]) for i in indexes]
+
+
+def test_inclusion_proofs_read_each_node_once(tree64: MerkleTree) -> None:
+    reads: list[tuple[int, int]] = []
+
+    def reader(level: int, index: int) -> bytes:
+        reads.append((level, index))
+        return tree64.node(level, index)
+
+    proofs = inclusion_proofs(reader, range(40, 63), 63)
+    assert proofs == [inclusion_proof(tree64.node, i, 63) for i in range(40, 63)]
+    assert len(reads) == len(set(reads))
+
+
+def test_inclusion_proofs_refuse_an_index_outside_the_tree(tree64: MerkleTree) -> None:
+    with pytest.raises(InvalidInput, match="not in a tree of size 8"):
+        inclusion_proofs(tree64.node, [3, 8], 8)
 
 
 def test_every_inclusion_proof_for_sizes_1_to_64(tree64: MerkleTree) -> None:
