@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
@@ -28,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from tisa.store import tables as t
+from tisa.store.bulk import insert_rows
 from tisa.store.exchange_outbox import (
     NotSent,
     OutboxItem,
@@ -304,7 +304,7 @@ class ExchangeStore:
         values = [{**row, "received_us": now} for row in rows]
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(exchange_received), values)
+                insert_rows(conn, exchange_received, values)
             return set()
         except SqlIntegrityError:
             with self.engine.begin() as conn:

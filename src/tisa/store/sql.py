@@ -39,6 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from tisa.errors import ConfigError, Conflict, IntegrityError
 from tisa.store import tables as t
+from tisa.store.bulk import insert_rows
 from tisa.store.exchange_tables import exchange_received
 from tisa.store.migrate import migrate
 from tisa.store.ports import (
@@ -409,7 +410,7 @@ class SqlStore:
         if not rows:
             return
         if not self.is_postgresql:
-            conn.execute(insert(table), rows)
+            insert_rows(conn, table, rows)
             return
         columns = list(rows[0])
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
