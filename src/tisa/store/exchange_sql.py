@@ -62,6 +62,16 @@ def _insert_new_stmt(conn: Connection, table: Table) -> Any:
 
 __all__ = ["ExchangeStore", "NotSent", "OutboxItem", "Row", "SentDraft"]
 
+# A batch's prefetches, built once (an IN of literal values is built and coerced value by
+# value at each call).
+_SENT_BY_REFS = select(exchange_sent).where(
+    exchange_sent.c.ref.in_(bindparam("refs", expanding=True)))
+_RECEIPTS_BY_DIGESTS = select(exchange_received.c.envelope_sha256,
+                              exchange_received.c.receipt).where(
+    exchange_received.c.envelope_sha256.in_(bindparam("digests", expanding=True)))
+_HELD_BY_REFS = select(exchange_held).where(
+    exchange_held.c.ref.in_(bindparam("refs", expanding=True)))
+
 Row = dict[str, Any]
 
 
@@ -181,18 +191,15 @@ class ExchangeStore:
         """Inside a unit: read these ``sent`` rows (by ref) in one query (absent ones too)."""
         cache: dict[str, Row | None] = dict.fromkeys(refs)
         with self._connect() as conn:
-            for row in conn.execute(select(exchange_sent).where(
-                    exchange_sent.c.ref.in_(sorted(cache)))).mappings():
+            for row in conn.execute(_SENT_BY_REFS, {"refs": sorted(cache)}).mappings():
                 cache[row["ref"]] = dict(row)
         self._local.sent = cache
 
     def prefetch_receipts(self, digests: Sequence[str]) -> None:
         """Inside a unit: read the receipts given for these envelopes in one query."""
         cache: dict[str, str | None] = dict.fromkeys(digests)
-        r = exchange_received
         with self._connect() as conn:
-            for digest, receipt in conn.execute(select(r.c.envelope_sha256, r.c.receipt).where(
-                    r.c.envelope_sha256.in_(sorted(cache)))):
+            for digest, receipt in conn.execute(_RECEIPTS_BY_DIGESTS, {"digests": sorted(cache)}):
                 cache[digest] = receipt
         self._local.receipts = cache
 
@@ -323,8 +330,7 @@ class ExchangeStore:
         """Inside a unit: read these held items (by ref) in one query (absent ones too)."""
         cache: dict[str, Row | None] = dict.fromkeys(refs)
         with self._connect() as conn:
-            for row in conn.execute(select(exchange_held).where(
-                    exchange_held.c.ref.in_(sorted(cache)))).mappings():
+            for row in conn.execute(_HELD_BY_REFS, {"refs": sorted(cache)}).mappings():
                 cache[row["ref"]] = dict(row)
         self._local.held = cache
 

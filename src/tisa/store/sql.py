@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -190,17 +191,7 @@ class SqlStore:
             for chunk in _chunks(new_ids):
                 # By id alone, so the planner has one index to use whatever its statistics
                 # say; the few rows of other collections are dropped here.
-                found = conn.execute(
-                    select(
-                        o.c.object_id,
-                        o.c.version_us,
-                        o.c.pk,
-                        o.c.digest,
-                        o.c.collection_id,
-                        o.c.type,
-                        o.c.level_rank,
-                    ).where(o.c.object_id.in_(chunk))
-                ).all()
+                found = conn.execute(_VERSIONS_OF_IDS, {"ids": list(chunk)}).all()
                 topics = _topics_of(conn, [int(row[2]) for row in found])
                 for row in found:
                     visible = _can_see(viewer, int(row[6]), topics.get(int(row[2]), set()))
@@ -425,13 +416,10 @@ class SqlStore:
     ) -> None:
         if not parts:
             return
-        o = t.objects
         pks: dict[tuple[str, int], int] = {}
         for chunk in _chunks(sorted({p.object_id for p in parts})):
             for object_id, version_us, pk in conn.execute(
-                select(o.c.object_id, o.c.version_us, o.c.pk).where(
-                    o.c.collection_id == collection_id, o.c.object_id.in_(chunk)
-                )
+                _PKS_IN_COLLECTION, {"collection": collection_id, "ids": list(chunk)}
             ):
                 pks[(object_id, int(version_us))] = int(pk)
         self._insert_many(
@@ -821,13 +809,31 @@ def _can_see(viewer: Viewer, rank: int, topics: set[str]) -> bool:
     )
 
 
+# Built once (an IN of literal values is built and coerced value by value at each call):
+# the versions stored under some ids in any collection, the pks of some ids' versions in
+# one collection, and the topics of some objects.
+_VERSIONS_OF_IDS = select(
+    t.objects.c.object_id,
+    t.objects.c.version_us,
+    t.objects.c.pk,
+    t.objects.c.digest,
+    t.objects.c.collection_id,
+    t.objects.c.type,
+    t.objects.c.level_rank,
+).where(t.objects.c.object_id.in_(bindparam("ids", expanding=True)))
+_PKS_IN_COLLECTION = select(t.objects.c.object_id, t.objects.c.version_us, t.objects.c.pk).where(
+    t.objects.c.collection_id == bindparam("collection"),
+    t.objects.c.object_id.in_(bindparam("ids", expanding=True)),
+)
+_TOPICS_OF_PKS = select(t.object_topics.c.object_pk, t.object_topics.c.topic).where(
+    t.object_topics.c.object_pk.in_(bindparam("pks", expanding=True))
+)
+
+
 def _topics_of(conn: Connection, pks: Sequence[int]) -> dict[int, set[str]]:
-    ot = t.object_topics
     topics: dict[int, set[str]] = {}
     for chunk in _chunks(sorted(set(pks))):
-        for pk, topic in conn.execute(
-            select(ot.c.object_pk, ot.c.topic).where(ot.c.object_pk.in_(chunk))
-        ):
+        for pk, topic in conn.execute(_TOPICS_OF_PKS, {"pks": list(chunk)}):
             topics.setdefault(int(pk), set()).add(topic)
     return topics
 
