@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, Table, insert
@@ -31,7 +32,11 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     sql, order = driver
     if any(len(row) != len(order) for row in rows):
         raise ValueError(f"rows for {table.name} do not all have the same columns")
-    conn.exec_driver_sql(sql, [tuple(row[c] for c in order) for row in rows])
+    if len(order) == 1:
+        conn.exec_driver_sql(sql, [(row[order[0]],) for row in rows])
+    else:
+        values = itemgetter(*order)  # a tuple per row, built in C
+        conn.exec_driver_sql(sql, [values(row) for row in rows])
 
 
 @lru_cache(maxsize=64)

@@ -72,3 +72,8 @@ def test_a_duplicate_is_sqlalchemys_integrity_error() -> None:
     META.create_all(engine)
     with engine.begin() as conn, pytest.raises(IntegrityError):
         insert_rows(conn, ROWS_TABLE, [{"name": "a"}, {"name": "a"}])
+
+
+def test_rows_of_one_column() -> None:
+    rows: list[dict[str, object]] = [{"name": "a"}, {"name": "b"}]
+    assert _stored(ROWS_TABLE, rows, fast=True) == [(1, "a", None, None), (2, "b", None, None)]
