@@ -71,7 +71,22 @@ def load_private_pem(path: Path, what: str) -> PrivateKeyTypes:
 
 
 def public_key_bytes(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    """The 32 raw bytes. A node's trusted keys are a handful of long-lived objects and
+    DSSE verification asks for them per signature (to count distinct keys), so they are
+    kept by object (the entry holds the key, so its id is not reused meanwhile)."""
+    found = _RAW_BYTES.get(id(key))
+    if found is not None and found[0] is key:
+        return found[1]
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if len(_RAW_BYTES) >= _RAW_BYTES_MAX:
+        _RAW_BYTES.clear()  # keys made by the hundred (tests): start again, stay bounded
+    _RAW_BYTES[id(key)] = (key, raw)
+    return raw
+
+
+#: raw bytes by key object, bounded
+_RAW_BYTES: dict[int, tuple[Ed25519PublicKey, bytes]] = {}
+_RAW_BYTES_MAX = 256
 
 
 def format_public_key(key: Ed25519PublicKey) -> str:
