@@ -74,6 +74,8 @@ def test_signing_logs_a_lone_item_at_info_and_a_batch_in_one_info_line(
             assert logged(logging.INFO) == [f"KOR signed {lone['id']} for JPN; sending to JPN"]
             assert logged(logging.INFO, receipts) == [
                 f"KOR: signed receipt from JPN for {lone['id']} verified"]
+            assert logged(logging.INFO, "JPN received ") == [
+                f"JPN received {lone['id']} from KOR (originator KOR)"]
             caplog.clear()
             await c.post("KOR", "to-JPN", *many)
             await c.settle()
@@ -84,4 +86,8 @@ def test_signing_logs_a_lone_item_at_info_and_a_batch_in_one_info_line(
             "KOR: signed receipts from JPN verified for 3 items"]
         assert sorted(logged(logging.DEBUG, receipts)) == sorted(
             f"KOR: signed receipt from JPN for {o['id']} verified" for o in many)
+        assert logged(logging.INFO, "JPN received ") == [
+            "JPN received 3 items from KOR (originator KOR)"]
+        assert sorted(logged(logging.DEBUG, "JPN received ")) == sorted(
+            f"JPN received {o['id']} from KOR (originator KOR)" for o in many)
     c.run(go())

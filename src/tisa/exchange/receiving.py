@@ -27,7 +27,7 @@ from tisa.crypto.signed import Verified, verify_statement
 from tisa.crypto.statements import ConsentStatement, RelayStatement
 from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange import originating, relaying
-from tisa.exchange.context import Exchange, log, logged_together
+from tisa.exchange.context import Exchange, log, log_item, logged_together
 from tisa.exchange.messages import (
     ConsentMessage,
     ConsentRequestMessage,
@@ -63,16 +63,16 @@ class Arrival:
 def handle(ex: Exchange, request: Request) -> list[Result]:
     results: list[Result | None] = [None] * len(request.messages)
     arrivals: list[Arrival] = []
-    with logged_together(), ex.store.unit():  # one transaction for the batch (items are
-        # stored after it); the hub's per-item lines logged together
-        envelopes = _item_envelopes(request)
-        digests = [e.digest() for e in envelopes.values()]
-        ex.store.prefetch_receipts(digests)
-        ex.store.prefetch_held(digests)
-        ex.store.prefetch_sent(_receipt_digests(request))
-        _handle_messages(ex, request, results, arrivals, envelopes)
-    for index, result in _store_arrivals(ex, request.sender, arrivals):
-        results[index] = result
+    with logged_together():  # the batch's per-item lines (held, received) logged together
+        with ex.store.unit():  # one transaction for the batch (items are stored after it)
+            envelopes = _item_envelopes(request)
+            digests = [e.digest() for e in envelopes.values()]
+            ex.store.prefetch_receipts(digests)
+            ex.store.prefetch_held(digests)
+            ex.store.prefetch_sent(_receipt_digests(request))
+            _handle_messages(ex, request, results, arrivals, envelopes)
+        for index, result in _store_arrivals(ex, request.sender, arrivals):
+            results[index] = result
     return [r if r is not None else {"outcome": "refused", "reason": "not handled"}
             for r in results]
 
@@ -286,7 +286,8 @@ def _store_arrivals(ex: Exchange, sender: str, arrivals: list[Arrival]
         receipts[digest] = ex.store.receipt_for(digest) or receipts[digest]
     for arrival in stored:
         st = arrival.item.statement
-        log.info("%s received %s from %s (originator %s)", me, st.item_id, sender,
+        log_item(f"{me} received {{n}} items from {sender} (originator {st.originator})",
+                 "%s received %s from %s (originator %s)", me, st.item_id, sender,
                  st.originator)
         out.append((arrival.index, {"outcome": "received",
                                     "receipt": receipts[arrival.item.envelope_sha256]}))
