@@ -240,6 +240,22 @@ def forwarded_receipt(c: Cluster, digest: str, item_id: str, kind: str) -> bytes
     return tampered(kind, log.receipt_proof(index), log)
 
 
+async def pass_back(c: Cluster, item: dict[str, Any], marking: dict[str, Any], kind: str
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """KOR shares ``item`` (held at USA, awaiting consent); then USA passes back a receipt
+    of ``kind`` for it. KOR's status of the share, its sent row, and its answer to USA."""
+    status = await c.post("KOR", "to-JPN", marking, item)
+    await c.settle()
+    with c["KOR"].exchange.store.engine.connect() as conn:
+        sent = dict(conn.execute(select(exchange_sent)).mappings().one())
+    receipt = forwarded_receipt(c, sent["envelope_sha256"], item["id"], kind).decode()
+    body, _ = sign_request(c["USA"].exchange, "KOR", [{"kind": "receipt", "receipt": receipt}])
+    r = await c.client.post(endpoint("KOR") + "/exchange/v1/messages", content=body,
+                            headers=PEER_HEADERS)
+    [result] = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
+    return status, sent, result
+
+
 @pytest.mark.parametrize("kind", ["genuine", "other-key", "other-origin", "modified-extra",
                                   "truncated-proof", "altered-proof", "altered-index"])
 def test_the_originator_checks_a_receipt_the_hub_passes_back(tmp_path: Path,
@@ -250,17 +266,8 @@ def test_the_originator_checks_a_receipt_the_hub_passes_back(tmp_path: Path,
     item = indicator(marking["id"])
 
     async def go() -> None:
-        status = await c.post("KOR", "to-JPN", marking, item)
-        await c.settle()
-        with c["KOR"].exchange.store.engine.connect() as conn:
-            sent = conn.execute(select(exchange_sent)).mappings().one()
+        status, sent, result = await pass_back(c, item, marking, kind)
         assert sent["next_hop"] == "USA"
-        receipt = forwarded_receipt(c, sent["envelope_sha256"], item["id"], kind).decode()
-        body, _ = sign_request(c["USA"].exchange, "KOR",
-                               [{"kind": "receipt", "receipt": receipt}])
-        r = await c.client.post(endpoint("KOR") + "/exchange/v1/messages", content=body,
-                                headers=PEER_HEADERS)
-        [result] = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
         done = await c.status("KOR", status["id"])
         if kind == "genuine":
             assert result == {"outcome": "accepted"}
@@ -286,16 +293,7 @@ def test_a_passed_back_receipt_of_no_share_is_refused_to_the_hub(
     item = indicator(marking["id"])
 
     async def go() -> None:
-        status = await c.post("KOR", "to-JPN", marking, item)
-        await c.settle()
-        with c["KOR"].exchange.store.engine.connect() as conn:
-            sent = conn.execute(select(exchange_sent)).mappings().one()
-        receipt = forwarded_receipt(c, sent["envelope_sha256"], item["id"], kind).decode()
-        body, _ = sign_request(c["USA"].exchange, "KOR",
-                               [{"kind": "receipt", "receipt": receipt}])
-        r = await c.client.post(endpoint("KOR") + "/exchange/v1/messages", content=body,
-                                headers=PEER_HEADERS)
-        [result] = BatchReplyStatement.from_bytes(parse_envelope(r.content).payload).results
+        status, _, result = await pass_back(c, item, marking, kind)
         assert result["outcome"] == "refused" and reason in str(result["reason"]), result
         done = await c.status("KOR", status["id"])
         assert done["pending_count"] == 2, done  # still held at USA, awaiting consent
