@@ -5,17 +5,25 @@ retried with backoff. In-process nodes; the workers' real loops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from exchange_cluster import Cluster, endpoint
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from stix_samples import indicator, tisa_marking
 
 from tisa.exchange.worker import DeliveryWorker
+from tisa.store.exchange_sql import ExchangeStore
 from tisa.store.exchange_tables import exchange_messages, exchange_received
 
 
@@ -105,3 +113,65 @@ def test_messages_to_a_party_no_longer_a_peer_are_retried_with_backoff(tmp_path:
                                               exchange_messages.c.last_error)).one()
     assert attempts == 1  # tried once, then held back by the backoff
     assert "AUS has no endpoint and key" in error
+
+
+class LockedReads(ExchangeStore):
+    """The real store, whose first read of due messages after a committed unit, in the
+    same thread, finds the database locked (as SQLite does when another writer holds the
+    lock too long): the read the worker makes right after signing a drain or applying a
+    reply."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.failed = 0
+        self._after = threading.local()
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        with super().unit():
+            yield
+        self._after.committed = True
+
+    def due_messages(self, limit: int, **kw: Any) -> list[Any]:
+        if getattr(self._after, "committed", False):
+            self._after.committed = False
+            self.failed += 1
+            raise OperationalError("SELECT ... FROM exchange_messages", {},
+                                   sqlite3.OperationalError("database is locked"))
+        return super().due_messages(limit, **kw)
+
+
+def test_a_failed_read_after_committed_work_is_not_taken_for_a_failed_delivery(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The worker reads what is due in the thread hop that applied a reply (or signed a
+    drain): when that read fails, the reply was applied all the same — the peer is not
+    backed off as if the delivery had failed, and the send loop reads the messages."""
+    c = Cluster(tmp_path, ("KOR", "JPN"))
+    for node in c.nodes.values():
+        node.worker = DeliveryWorker(node.exchange, c.client, in_flight=2)
+    kor = c["KOR"].exchange
+    kor.store = flaky = LockedReads(kor.store.engine)
+    marking = tisa_marking("SECRET", topics=("nk-missile",))
+    items = [indicator(marking["id"]) for _ in range(450)]  # three batches
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        tasks = await run_workers(c, stop)
+        with caplog.at_level(logging.WARNING, logger="tisa.exchange"):
+            for n in range(0, len(items), 150):
+                status = await c.post("KOR", "to-JPN", *([marking] if n == 0 else []),
+                                      *items[n:n + 150])
+                await wait_for(c, status["id"], 150 + (1 if n == 0 else 0))
+        stop.set()
+        await asyncio.gather(*tasks)
+    c.run(go())
+    assert flaky.failed >= 3  # after the drains and the applied replies
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not any("applying a reply failed" in e for e in errors), errors
+    assert not any("local delivery work failed" in e for e in errors), errors
+    assert any("reading the messages due after committed work failed" in r.getMessage()
+               for r in caplog.records)
+    with c["JPN"].exchange.store.engine.connect() as conn:
+        received = conn.execute(select(exchange_received.c.item_id)).scalars().all()
+    assert sorted(received) == sorted(i["id"] for i in items)  # each once
+    assert kor.store.pending_messages() == 0

@@ -176,14 +176,21 @@ class DeliveryWorker:
         without waiting for a round of the send loop. Under load (batches on the wire)
         the send loop is nudged instead: it reads once for all, when a batch is back.
         Rows read while a batch finished may be stale (done, or rescheduled); then too
-        the send loop is nudged, to read them again."""
+        the send loop is nudged, to read them again. So it is when that read fails: the
+        work is committed by then, and its failure is not the work's."""
         finished, slots, sending = self._finished, self._free_slots(), set(self._sending)
         read = bool(slots) and len(self._batches) <= on_wire
 
         def run() -> tuple[int, dict[str, list[dict[str, Any]]] | None]:
             done = work()
-            return done, (self._due(slots, sending, strays=False)[0] if done and read
-                          else None)
+            if not (done and read):
+                return done, None
+            try:
+                return done, self._due(slots, sending, strays=False)[0]
+            except Exception:  # e.g. a locked database: the send loop reads them again
+                log.warning("%s: reading the messages due after committed work failed; the "
+                            "send loop reads them", self.ex.party, exc_info=True)
+                return done, None
 
         done, due = await asyncio.to_thread(run)
         stopping = self._stopping is not None and self._stopping.is_set()
