@@ -9,7 +9,10 @@ signing a second history.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +46,16 @@ def durable_engine(url: str) -> Engine:
 
 
 class HighWaterFile:
-    """The latest checkpoint note this node signed, outside the database."""
+    """The latest checkpoint note this node signed, outside the database.
+
+    ``write`` is safe against concurrent writers (the log publisher's signing can overlap
+    a request's commit): each write goes to its own temporary file in the same directory
+    (synced before it replaces the file), and the check-and-replace runs under one lock
+    per path, so a later checkpoint is never replaced by an earlier one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = _lock_for(path)
 
     def read(self) -> bytes | None:
         try:
@@ -55,15 +64,35 @@ class HighWaterFile:
             return None
 
     def write(self, note: bytes) -> None:
+        size = _size_of(note)
         current = self.read()
-        if current is not None and _size_of(current) >= _size_of(note):
+        if current is not None and _size_of(current) >= size:
             return  # another writer already recorded a later one
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
-            out.write(note)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(note)
+                out.flush()
+                os.fsync(out.fileno())
+            with self._lock:
+                current = self.read()
+                if current is None or _size_of(current) < size:
+                    os.replace(tmp, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # not replaced: a later one won, or the write failed
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+#: One lock per high-water path in this process (two logs on one node home share it).
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 
 
 def _size_of(note: bytes) -> int:
