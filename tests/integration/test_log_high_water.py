@@ -1,12 +1,77 @@
-"""The high-water file (``DIR/log-checkpoint``): concurrent writers never mix or lower it."""
+"""The high-water file (``DIR/log-checkpoint``) is raised after the commit that stored its
+checkpoint. A failure there must not be reported as a failed append (the entries are
+stored; a caller told otherwise retries and logs them twice), a lagging file is caught up
+by the next signature, and concurrent writers never mix or lower it."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
+import pytest
+from log_fixtures import entry, open_log, signer
+
+from tisa.errors import IntegrityError
+from tisa.ledger.entries import EntryKind
 from tisa.store.log_signing import HighWaterFile
+
+
+def test_a_high_water_failure_after_the_commit_is_not_a_failed_append(
+        database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # From the review. A real failure, no stand-in: the node home's directory is gone when
+    # the file is raised (the review's example was a full disk; both are an OSError there).
+    home = tmp_path / "home"
+    home.mkdir()
+    mark = home / "log-checkpoint"
+    s = signer("JPN")
+    log = open_log(database_url, s, mark)
+    try:
+        assert log.record([entry(0)], checkpoint=True) == [0]
+        shutil.rmtree(home)
+        received = [entry(i, kind=EntryKind.RECEIVED, frm="KOR", to="JPN") for i in (1, 2)]
+        try:
+            with caplog.at_level(logging.ERROR, logger="tisa.ledger"):
+                indexes = log.record(received, checkpoint=True)
+        except IntegrityError:
+            indexes = None
+        size = log.size
+        # Either the append succeeded (and says so) or nothing was appended.
+        assert (indexes, size) in (([1, 2], 3), (None, 1)), (indexes, size)
+        assert "high-water file" in caplog.text  # the lag is logged, not hidden
+
+        # The database holds the checkpoint; the lagging file is caught up by the next one.
+        latest = log.reader.latest_note()
+        assert latest is not None and latest[0] == 3
+        home.mkdir()
+        assert log.record([entry(3)], checkpoint=True) == [3]
+        signed = log.reader.latest_note()
+        assert signed is not None and signed[0] == 4 and mark.read_bytes() == signed[1]
+    finally:
+        log.close()
+
+
+def test_a_lagging_high_water_file_is_safe_at_start_and_caught_up(
+        database_url: str, tmp_path: Path) -> None:
+    mark = tmp_path / "log-checkpoint"
+    s = signer()
+    log = open_log(database_url, s, mark)
+    log.record([entry(0), entry(1)], checkpoint=True)
+    old = mark.read_bytes()
+    log.record([entry(2)], checkpoint=True)
+    log.close()
+    mark.write_bytes(old)  # as if raising it to the second checkpoint had failed
+    log = open_log(database_url, s, mark)  # the start-up check accepts an earlier checkpoint
+    try:
+        signed = log.sign_checkpoint()
+        assert signed is None  # the tree did not grow since the stored checkpoint
+        assert log.record([entry(3)], checkpoint=True) == [3]
+        latest = log.reader.latest_note()
+        assert latest is not None and latest[0] == 4 and mark.read_bytes() == latest[1]
+    finally:
+        log.close()
 
 
 def _note(size: int) -> bytes:

@@ -111,9 +111,14 @@ class SqlEventLog:
     def record(self, entries: Sequence[LogEntry], *, checkpoint: bool = False) -> list[int]:
         """Append durably, in order, in one transaction (shared with concurrent callers);
         with ``checkpoint``, sign a checkpoint that includes them in that same transaction
-        (one durable commit, not two, when their receipts are proven next). A log that
-        already refuses to sign (``IntegrityError``) still records; ``receipt_proofs``
-        then raises, as before."""
+        (one durable commit, not two, when their receipts are proven next).
+
+        Fails closed: if that signature's check finds the tree inconsistent with the last
+        signed checkpoint (a rolled-back database), the whole transaction rolls back,
+        every caller of the group (with a checkpoint asked for or not) gets the
+        ``IntegrityError`` and nothing is appended. From then on the log refuses to sign,
+        and later appends are recorded without signing; ``receipt_proofs`` raises. Raising
+        the high-water file after the commit never fails an append (see ``_signed``)."""
         batch = _Batch(data=[e.to_bytes() for e in entries],  # all valid before any append
                        checkpoint=checkpoint)
         if not batch.data:
@@ -259,10 +264,27 @@ class SqlEventLog:
     def _signed(self, signed: SignedCheckpoint) -> None:
         """After the commit that stored ``signed``: remember it, and raise the high-water
         file to it (after the commit: the file never names a checkpoint the database
-        does not hold)."""
-        remember_own(signed.to_bytes(), self._signer, signed)
-        if self._high_water is not None:
-            self._high_water.write(signed.to_bytes())
+        does not hold).
+
+        Never raises: the entries and the checkpoint are committed, so a failure here
+        (a full disk, a missing directory) must not tell a caller its append failed (it
+        would retry and log the entries twice). It is logged instead. A file left behind
+        is safe: every signature (and the start-up check) proves the tree consistent with
+        the file's earlier checkpoint as well as with the stored one, and the next
+        signature raises the file again."""
+        note = signed.to_bytes()
+        remember_own(note, self._signer, signed)
+        if self._high_water is None:
+            return
+        try:
+            self._high_water.write(note)
+        except Exception:  # committed already: reported, not raised
+            log.exception(
+                "transparency log %s: checkpoint %d is signed and stored, but raising the "
+                "high-water file %s to it failed; the file keeps an earlier checkpoint "
+                "until the next signature raises it (a database restored from a copy "
+                "taken in between would not be caught by the file)",
+                self._origin, signed.checkpoint.size, self._high_water.path)
 
     def latest_checkpoint(self) -> bytes | None:
         """The latest signed checkpoint with the witnesses' cosignatures received so far."""
