@@ -73,21 +73,28 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
                   f"{item.originator}'s answer")
         summary = (f"{ex.party} holds {{n}} items of {item.originator} for {item.recipient}; "
                    f"their consent requests await {item.originator}'s answer")
+
+    def held() -> None:
+        # Only for the request whose hold was inserted: a concurrent one bringing the same
+        # envelope (an originator's retry) records nothing, as it queues nothing.
+        version = version_us(item.item_version)
+        ex.record(EntryKind.RECEIVED, item_id=item.item_id, version_us=version,
+                  from_party=sender, to_party=ex.party, originator=item.originator,
+                  envelope_sha256=digest)
+        if request_id is not None:
+            ex.record(EntryKind.CONSENT_REQUESTED, item_id=item.item_id, version_us=version,
+                      from_party=ex.party, to_party=item.originator,
+                      originator=item.originator, envelope_sha256=digest)
+        log_item(summary, "%s holds %s for %s: %s", ex.party, item.item_id, item.recipient,
+                 detail)
+        if forward is not None:
+            forward.done()  # recorded (and logged) relayed, after received
+
     if not ex.store.hold(envelope_sha256=digest, envelope=text, originator=item.originator,
                          recipient=item.recipient, item_id=item.item_id,
                          item_version=item.item_version, state=state, request_id=request_id,
-                         consent=None, expires_us=expires, messages=messages):
+                         consent=None, expires_us=expires, messages=messages, on_held=held):
         return {"outcome": "held", "detail": f"held at {ex.party}"}  # held meanwhile
-    version = version_us(item.item_version)
-    ex.record(EntryKind.RECEIVED, item_id=item.item_id, version_us=version, from_party=sender,
-              to_party=ex.party, originator=item.originator, envelope_sha256=digest)
-    if request_id is not None:
-        ex.record(EntryKind.CONSENT_REQUESTED, item_id=item.item_id, version_us=version,
-                  from_party=ex.party, to_party=item.originator, originator=item.originator,
-                  envelope_sha256=digest)
-    log_item(summary, "%s holds %s for %s: %s", ex.party, item.item_id, item.recipient, detail)
-    if forward is not None:
-        forward.done()  # recorded (and logged) relayed, after received
     return {"outcome": "held", "detail": detail}
 
 

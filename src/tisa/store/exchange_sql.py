@@ -73,6 +73,8 @@ _HELD_BY_REFS = select(exchange_held).where(
     exchange_held.c.ref.in_(bindparam("refs", expanding=True)))
 
 Row = dict[str, Any]
+#: a hold waiting for its unit's flush: the row, its messages, what to run if inserted
+_Hold = tuple[dict[str, Any], list[tuple[str, str, str, str]], Callable[[], None] | None]
 
 
 _MAX_RUNS = 16  # more runs than this: excluded as a list of ids
@@ -142,6 +144,8 @@ class ExchangeStore:
             self._local.scratch = {}
             try:
                 yield
+                holds, _ = self.unit_list("holds")  # first: their on_held may record
+                self._hold_all(conn, holds)
                 finish_shares(conn, self._local.finishes)
                 for hook in self._local.before_commit:
                     hook()
@@ -344,45 +348,44 @@ class ExchangeStore:
     def held_by_request(self, request_id: str) -> Row | None:
         return self._one(select(exchange_held).where(exchange_held.c.request_id == request_id))
 
-    def hold(self, *, messages: Sequence[tuple[str, str, str, str]], **values: Any) -> bool:
+    def hold(self, *, messages: Sequence[tuple[str, str, str, str]],
+             on_held: Callable[[], None] | None = None, **values: Any) -> bool:
         """Hold an item and queue messages (peer, kind, body, ref) with it; False if held.
-        Its ``ref`` defaults to its envelope digest (a hub's hold)."""
+        Its ``ref`` defaults to its envelope digest (a hub's hold). ``on_held`` runs, in
+        the same transaction, only if this call's row is the one inserted (not when a
+        concurrent request held the same ref first): what to record for the hold.
+
+        Inside a unit the row is inserted with the unit's other holds in one statement
+        just before the unit commits (ahead of its ``before_commit`` hooks, so what
+        ``on_held`` records is flushed with the unit); True then means only that the ref
+        is new to this unit (False for the same ref twice in one unit)."""
         values.setdefault("ref", values.get("envelope_sha256"))
         row = {**values, "held_us": now_us()}
         if self.in_unit():
-            # Inside a batch: held with the batch's other items in one statement just
-            # before it commits (True: held here unless a duplicate was held first;
-            # False for the same ref twice in one batch).
-            pending, created = self.unit_list("holds")
+            pending, _ = self.unit_list("holds")
             refs, _ = self.unit_list("held-refs")
-            if created:
-                conn: Connection = self._local.conn
-
-                def flush() -> None:
-                    self._hold_all(conn, pending)
-
-                self.before_commit(flush)
             if row["ref"] in refs:
                 return False
             refs.append(row["ref"])
-            pending.append((row, list(messages)))
+            pending.append((row, list(messages), on_held))
             return True
         with self._begin() as conn:
-            return bool(self._hold_all(conn, [(row, list(messages))]))
+            return bool(self._hold_all(conn, [(row, list(messages), on_held)]))
 
-    def _hold_all(self, conn: Connection,
-                  holds: Sequence[tuple[dict[str, Any], list[tuple[str, str, str, str]]]]
-                  ) -> set[str]:
-        """Insert held rows (those not held yet) and queue the messages of those inserted."""
+    def _hold_all(self, conn: Connection, holds: Sequence[_Hold]) -> set[str]:
+        """Insert held rows (those not held yet), queue the messages of those inserted and
+        run their ``on_held``; the refs inserted."""
         if not holds:
             return set()
         stmt = _insert_new_stmt(conn, exchange_held).returning(exchange_held.c.ref)
-        held = {str(r[0]) for r in conn.execute(stmt, [row for row, _ in holds])}
-        queued: set[str] = set()  # the same ref twice in one batch: its first messages only
-        for row, messages in holds:
-            if row["ref"] in held and row["ref"] not in queued:
-                queued.add(row["ref"])
+        held = {str(r[0]) for r in conn.execute(stmt, [row for row, _, _ in holds])}
+        done: set[str] = set()  # the same ref twice: its first hold's messages only
+        for row, messages, on_held in holds:
+            if row["ref"] in held and row["ref"] not in done:
+                done.add(row["ref"])
                 enqueue_messages(conn, messages)
+                if on_held is not None:
+                    on_held()
         return held
 
     def held_in_state(self, state: str, limit: int = 500, *,

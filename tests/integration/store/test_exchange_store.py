@@ -83,6 +83,31 @@ def test_holds_inside_a_unit_go_in_together_and_only_new_ones_queue_messages(
     assert sorted(r["body"] for r in store.due_messages(10)) == ["ask for b", "ask for c"]
 
 
+def test_on_held_runs_only_for_the_holds_inserted_before_the_units_hooks(
+        store: ExchangeStore) -> None:
+    """A hold's ``on_held`` (what the hub records for it) runs only if its row goes in:
+    not for a ref held before (a concurrent request's, committed first), not for the
+    same ref twice in one unit; inside a unit, at the flush, before the unit's
+    ``before_commit`` hooks (so what it records goes out with the unit)."""
+    ran: list[str] = []
+
+    def hold_noting(key: str) -> bool:
+        return store.hold(envelope_sha256=key, envelope="{}", originator="KOR",
+                          recipient="JPN", item_id=f"indicator--{key[:8]}",
+                          item_version="v1", state="forwarded", request_id=None,
+                          consent=None, expires_us=0, messages=(),
+                          on_held=lambda: ran.append(key[0]))
+
+    assert hold_noting("a" * 64) and ran == ["a"]  # outside a unit: at once
+    assert not hold_noting("a" * 64) and ran == ["a"]
+    with store.unit():
+        store.before_commit(lambda: ran.append("hook"))
+        assert [hold_noting(k) for k in ("a" * 64, "b" * 64, "b" * 64, "c" * 64)] == [
+            True, True, False, True]
+        assert ran == ["a"]  # not yet: at the flush
+    assert ran == ["a", "b", "c", "hook"]
+
+
 def test_holds_inside_a_unit_that_fails_are_not_kept(store: ExchangeStore) -> None:
     def failing_batch() -> None:
         with store.unit():
