@@ -1,6 +1,7 @@
 """The hub's prior-consent path (the forward queued with the hold, in the request that
-brought the item): two requests bringing the same envelope at once. Real nodes in one
-process; the double is a real implementation of the hub's clock port."""
+brought the item): two requests bringing the same envelope at once, and a fault while
+building the forward. Real nodes in one process; the doubles are real implementations of
+the hub's ports (its clock, its signing key)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from exchange_cluster import PEER_HEADERS, Cluster, endpoint
 from stix_samples import indicator, tisa_marking
 
 from tisa.crypto.batches import BatchReplyStatement
 from tisa.crypto.dsse import parse_envelope
+from tisa.crypto.statements import RelayStatement
 from tisa.exchange.protocol import sign_request
 from tisa.ledger.entries import parse_entry
 from tisa.store.sql_event_log import SqlEventLog
@@ -45,6 +52,36 @@ class PausingClock:
             self.paused.set()
             assert self.go.wait(30), "never resumed"
         return self.day
+
+
+class RelaySigner(Ed25519PrivateKey):
+    """A node key (as in a signing device) that fails on relay statements only."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self.key = key
+
+    def sign(self, data: bytes) -> bytes:
+        if RelayStatement.PAYLOAD_TYPE.encode() in data:
+            raise OSError("the signing device did not answer")
+        return self.key.sign(data)
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self.key.public_key()
+
+    def private_bytes(self, encoding: serialization.Encoding,
+                      format: serialization.PrivateFormat,
+                      encryption_algorithm: serialization.KeySerializationEncryption
+                      ) -> bytes:
+        return self.key.private_bytes(encoding, format, encryption_algorithm)
+
+    def private_bytes_raw(self) -> bytes:
+        return self.key.private_bytes_raw()
+
+    def __copy__(self) -> RelaySigner:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RelaySigner:
+        return self
 
 
 async def queued_to_usa(c: Cluster, *objects: dict[str, Any]
@@ -99,4 +136,38 @@ def test_a_concurrent_redelivery_is_logged_received_and_relayed_once(tmp_path: P
         assert len(usa.store.due_messages(10, peer="JPN")) == 1  # one forward queued
         kinds = usa_log_kinds(c)
         assert kinds.count("received") == 1 and kinds.count("relayed") == 1, kinds
+    c.run(go())
+
+
+def test_a_fault_building_a_prior_consent_forward_refuses_that_item_only(
+        tmp_path: Path) -> None:
+    """An unexpected error while the hub builds a forward on prior consent (its signing
+    device fails) refuses that item, with a reason KOR sees; the request is answered
+    (not a 500 that would have KOR retry the whole batch for ever) and the other item
+    of the batch is held as usual."""
+    c = cluster(tmp_path)
+    prior, asked = tisa_marking("SECRET", consent_to=["JPN"]), tisa_marking("SECRET")
+    usa = c["USA"].exchange
+    usa.signing_key = RelaySigner(usa.signing_key)
+
+    async def go() -> None:
+        status_id, messages = await queued_to_usa(c, prior, indicator(prior["id"]), asked,
+                                       indicator(asked["id"]))
+        assert len(messages) == 2
+        results = await sender(c, messages)()
+        by_outcome = {r["outcome"]: r for r in results}
+        assert set(by_outcome) == {"refused", "held"}, results
+        assert by_outcome["refused"]["reason"] == (
+            "USA could not forward it (OSError; see USA's log)")
+        assert "awaits KOR's answer" in by_outcome["held"]["detail"]
+        assert usa.store.due_messages(10, peer="JPN") == []
+        assert len(usa.store.held_in_state("awaiting")) == 1
+        assert usa.store.held_in_state("forwarded") == []
+        kinds = usa_log_kinds(c)
+        assert kinds.count("refused") == 1 and kinds.count("relayed") == 0, kinds
+        await c.settle()  # KOR's worker sends them (again) and takes USA's answers
+        status = await c.status("KOR", status_id)
+        assert [f["message"] for f in status["failures"]] == [
+            "refused by USA: USA could not forward it (OSError; see USA's log)"], status
+        assert any("awaits KOR's answer" in p["message"] for p in status["pendings"]), status
     c.run(go())

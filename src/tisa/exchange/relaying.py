@@ -20,7 +20,7 @@ from tisa.crypto.dsse import parse_envelope
 from tisa.crypto.items import ItemStatement
 from tisa.crypto.signed import Verified, sign_statement, verify_statement
 from tisa.crypto.statements import ConsentStatement, RelayStatement
-from tisa.errors import Denied, TisaError, VerificationError
+from tisa.errors import Denied, InvalidInput, TisaError, VerificationError
 from tisa.exchange.context import Exchange, iso_us, log, log_item, logged_together, version_us
 from tisa.exchange.messages import ConsentMessage, bounded_reason
 from tisa.exchange.protocol import CONSENT_REQUEST, DROPPED, ITEM, RECEIPT
@@ -56,7 +56,15 @@ def on_item_to_relay(ex: Exchange, sender: str, verified: Verified[ItemStatement
         # Prior written consent: the forward is queued with the hold, in this request's
         # transaction (the route was just decided, on this day), so the delivery worker
         # sends it as soon as the reply is out instead of after a round of its own.
-        forward = _relay(ex, item, digest, text, None, digest, decision)
+        try:
+            forward = _relay(ex, item, digest, text, None, digest, decision)
+        except (InvalidInput, Denied, VerificationError):
+            raise  # refused with its reason
+        except Exception as exc:  # as in tick: a fault with one item must not fail the
+            # whole request (and have the batch retried for ever): this one is refused
+            log.exception("%s: forwarding %s failed", ex.party, item.item_id)
+            raise Denied(f"{ex.party} could not forward it ({type(exc).__name__}; see "
+                         f"{ex.party}'s log)") from exc
         messages.append(forward.message)
         state, request_id = "forwarded", None
         detail = f"held at {ex.party}; forwarding to {item.recipient} on prior consent"
