@@ -363,10 +363,8 @@ class ExchangeStore:
         row = {**values, "held_us": now_us()}
         if self.in_unit():
             pending, _ = self.unit_list("holds")
-            refs, _ = self.unit_list("held-refs")
-            if row["ref"] in refs:
+            if any(held["ref"] == row["ref"] for held, _, _ in pending):
                 return False
-            refs.append(row["ref"])
             pending.append((row, list(messages), on_held))
             return True
         with self._begin() as conn:
@@ -374,15 +372,14 @@ class ExchangeStore:
 
     def _hold_all(self, conn: Connection, holds: Sequence[_Hold]) -> set[str]:
         """Insert held rows (those not held yet), queue the messages of those inserted and
-        run their ``on_held``; the refs inserted."""
+        run their ``on_held``; the refs inserted. Their refs are distinct (``hold`` takes a
+        ref once per unit)."""
         if not holds:
             return set()
         stmt = _insert_new_stmt(conn, exchange_held).returning(exchange_held.c.ref)
         held = {str(r[0]) for r in conn.execute(stmt, [row for row, _, _ in holds])}
-        done: set[str] = set()  # the same ref twice: its first hold's messages only
         for row, messages, on_held in holds:
-            if row["ref"] in held and row["ref"] not in done:
-                done.add(row["ref"])
+            if row["ref"] in held:
                 enqueue_messages(conn, messages)
                 if on_held is not None:
                     on_held()
